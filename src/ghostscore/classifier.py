@@ -1,0 +1,180 @@
+"""Classifiers that turn a feature vector into a calibrated probability and a verdict.
+
+Artifacts are a directory with ``config.json`` (feature names, calibration, operating point, metrics)
+and ``weights.safetensors`` (arrays); never pickles. ``load_model`` dispatches on ``config["type"]``.
+
+Operating point: ``human_quantiles`` stores the calibrated probabilities of validation *human* texts at
+1,000 quantiles, so the threshold for any false-positive rate (``fpr``) can be chosen at load time. The
+``ai`` verdict needs p >= threshold(fpr); texts between threshold(fpr * uncertain_factor) and that
+threshold are ``uncertain``; below, ``human``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+from .errors import ModelError
+
+DEFAULT_FPR = 0.01
+UNCERTAIN_FACTOR = 5.0  # the uncertain band starts at the threshold for 5x the target FPR
+
+
+def sigmoid(x: np.ndarray | float) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -40, 40)))
+
+
+@dataclass
+class OperatingPoint:
+    """Maps calibrated probabilities of validation human texts to thresholds for a chosen FPR."""
+
+    human_quantiles: list[float]
+    fpr: float = DEFAULT_FPR
+
+    def threshold(self, fpr: float | None = None) -> float:
+        fpr = self.fpr if fpr is None else fpr
+        if not 0 < fpr < 1:
+            raise ValueError(f"fpr must lie in (0, 1), got {fpr}")
+        q = np.asarray(self.human_quantiles, dtype=float)
+        # threshold = (1 - fpr) quantile of human scores; nudge above so exactly fpr of humans exceed it
+        return float(min(1.0, np.interp(1.0 - fpr, np.linspace(0, 1, len(q)), q) + 1e-9))
+
+    def band(self, fpr: float | None = None) -> tuple[float, float]:
+        fpr = self.fpr if fpr is None else fpr
+        hi = self.threshold(fpr)
+        lo = self.threshold(min(0.5, fpr * UNCERTAIN_FACTOR))
+        return min(lo, hi), hi
+
+    def verdict(self, p: float, fpr: float | None = None) -> str:
+        lo, hi = self.band(fpr)
+        if p >= hi:
+            return "ai"
+        if p >= lo:
+            return "uncertain"
+        return "human"
+
+    @staticmethod
+    def from_scores(human_probs: np.ndarray, fpr: float = DEFAULT_FPR) -> OperatingPoint:
+        qs = np.quantile(np.asarray(human_probs, dtype=float), np.linspace(0, 1, 1001))
+        return OperatingPoint([float(x) for x in qs], fpr)
+
+
+@dataclass
+class LinearModel:
+    """Standardized features -> logistic regression -> Platt calibration (a * logit + b).
+
+    Interpretable: ``contributions`` gives each feature's share of the logit, which ranks evidence.
+    """
+
+    feature_names: list[str]
+    extractors: list[str]
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    bias: float
+    calibration: tuple[float, float] = (1.0, 0.0)
+    operating_point: OperatingPoint | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    name: str = "linear"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    type = "linear"
+
+    def standardize(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        Z = (X - self.mean) / self.scale
+        # Missing values (NaN) sit at the training mean: no evidence either way.
+        Z = np.where(np.isfinite(Z), Z, 0.0)
+        return np.clip(Z, -6.0, 6.0)
+
+    def logit(self, X: np.ndarray) -> np.ndarray:
+        return self.standardize(X) @ self.coef + self.bias
+
+    def predict_proba(self, X: np.ndarray, docs: Any = None) -> np.ndarray:
+        """Calibrated P(machine); ``docs`` is accepted for API parity with text-reading models."""
+        a, b = self.calibration
+        return sigmoid(a * self.logit(X) + b)
+
+    def contributions(self, x: np.ndarray) -> dict[str, float]:
+        z = self.standardize(np.asarray(x)[None, :])[0]
+        return {n: float(c) for n, c in zip(self.feature_names, z * self.coef, strict=True)}
+
+    def vectorize(self, values: dict[str, float]) -> np.ndarray:
+        return np.array([values.get(n, math.nan) for n in self.feature_names], dtype=np.float64)
+
+    # ---------------------------------------------------------------- persistence
+    def save(self, directory: str | Path, *, card: str | None = None) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        save_file(
+            {"mean": self.mean.astype(np.float64), "scale": self.scale.astype(np.float64),
+             "coef": self.coef.astype(np.float64)},
+            str(directory / "weights.safetensors"),
+        )
+        config = {
+            "type": self.type,
+            "name": self.name,
+            "feature_names": self.feature_names,
+            "extractors": self.extractors,
+            "bias": self.bias,
+            "calibration": list(self.calibration),
+            "operating_point": (
+                {"fpr": self.operating_point.fpr, "human_quantiles": self.operating_point.human_quantiles}
+                if self.operating_point else None
+            ),
+            "metrics": self.metrics,
+            "meta": self.meta,
+        }
+        (directory / "config.json").write_text(json.dumps(config, indent=1) + "\n")
+        if card:
+            (directory / "MODEL_CARD.md").write_text(card)
+        return directory
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], directory: Path) -> LinearModel:
+        tensors = load_file(str(directory / "weights.safetensors"))
+        names = list(config["feature_names"])
+        for key in ("mean", "scale", "coef"):
+            if tensors[key].shape != (len(names),):
+                raise ModelError(f"{directory}: {key} has shape {tensors[key].shape}, expected ({len(names)},)")
+        op = config.get("operating_point")
+        return cls(
+            feature_names=names,
+            extractors=list(config["extractors"]),
+            mean=tensors["mean"], scale=tensors["scale"], coef=tensors["coef"],
+            bias=float(config["bias"]),
+            calibration=tuple(config.get("calibration", (1.0, 0.0))),
+            operating_point=OperatingPoint(op["human_quantiles"], op["fpr"]) if op else None,
+            metrics=config.get("metrics", {}),
+            name=config.get("name", directory.name),
+            meta=config.get("meta", {}),
+        )
+
+
+MODEL_TYPES: dict[str, Any] = {"linear": LinearModel}
+
+
+def load_model(directory: str | Path) -> Any:
+    directory = Path(directory)
+    config_path = directory / "config.json"
+    if not config_path.exists():
+        raise ModelError(f"no model at {directory} (config.json missing)")
+    try:
+        config = json.loads(config_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{config_path} is not valid JSON: {exc}") from exc
+    kind = config.get("type")
+    if kind not in MODEL_TYPES:
+        if kind == "fused":
+            from .fused import FusedModel
+
+            MODEL_TYPES["fused"] = FusedModel
+        else:
+            raise ModelError(f"{directory}: unknown model type {kind!r}")
+    return MODEL_TYPES[kind].from_config(config, directory)

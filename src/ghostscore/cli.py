@@ -1,0 +1,231 @@
+"""Command-line interface: a thin shell over Detector and the batch, server, report and training modules.
+
+Exit codes: 0 scored (whatever the verdict), 2 bad input or usage, 3 model problem.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from .errors import InputError, ModelError
+
+EXIT_INPUT = 2
+EXIT_MODEL = 3
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True,
+    help="ghostscore: scores articles for likely machine generation, with the evidence.",
+)
+err = Console(stderr=True)
+
+
+def _fail(code: int, message: str) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def read_input(path: str, *, encoding: str | None, fmt: str | None, max_chars: int):
+    """PATH or '-' (stdin) -> Document, with clear errors for missing, empty, binary or huge input."""
+    from .document import Document
+
+    if path == "-":
+        data = sys.stdin.buffer.read(max_chars * 40 + 1)
+        return Document.from_bytes(data, format=fmt, encoding=encoding, max_chars=max_chars)
+    return Document.from_path(Path(path), format=fmt, encoding=encoding, max_chars=max_chars)
+
+
+@app.command()
+def score(
+    path: str = typer.Argument(..., help="File to score (.txt, .md, .html) or '-' for standard input."),
+    json_out: bool = typer.Option(False, "--json", help="Print the whole Score as JSON."),
+    model: str = typer.Option(None, help="Packaged model name or model directory (default: shipped)."),
+    no_lm: bool = typer.Option(False, "--no-lm", help="Skip the language model (fast features-only model)."),
+    fpr: float = typer.Option(None, help="Operating point: false-positive rate for the 'ai' verdict."),
+    fmt: str = typer.Option(None, "--format", help="text, markdown or html (default: guessed)."),
+    encoding: str = typer.Option(None, help="Input encoding (default: UTF-8, UTF-16 with a BOM)."),
+    max_chars: int = typer.Option(200_000, help="Refuse texts longer than this."),
+    evidence: int = typer.Option(6, help="How many evidence items to print."),
+) -> None:
+    """Score one article and print the verdict with its top evidence."""
+    from .detector import Detector
+
+    try:
+        doc = read_input(path, encoding=encoding, fmt=fmt, max_chars=max_chars)
+    except InputError as exc:
+        _fail(EXIT_INPUT, exc.message)
+    try:
+        detector = Detector.load(model, use_lm=not no_lm, fpr=fpr, max_chars=max_chars)
+        result = detector.score(doc)
+    except ModelError as exc:
+        _fail(EXIT_MODEL, str(exc))
+    if json_out:
+        typer.echo(result.to_json(indent=1))
+        return
+    from .render import print_score
+
+    print_score(result, doc, Console(), n_evidence=evidence)
+
+
+@app.command()
+def batch(
+    input: Path = typer.Argument(..., help="JSONL, CSV or Parquet file of records."),
+    output: Path = typer.Option(..., "--output", "-o", help="Where to write one result per input record."),
+    text_field: str = typer.Option("text", help="Column holding the text."),
+    id_field: str = typer.Option("id", help="Column carried through as the record id, if present."),
+    model: str = typer.Option(None, help="Packaged model name or model directory."),
+    no_lm: bool = typer.Option(False, "--no-lm", help="Skip the language model (fast features-only model)."),
+    fpr: float = typer.Option(None, help="Operating point: false-positive rate for the 'ai' verdict."),
+    batch_size: int = typer.Option(16, help="Documents per model batch."),
+    chunk_size: int = typer.Option(256, help="Records read and written per chunk (bounds memory)."),
+    workers: int = typer.Option(1, help="Worker processes."),
+    resume: bool = typer.Option(False, help="Continue an interrupted run from its output file."),
+    max_chars: int = typer.Option(200_000, help="Records with longer texts get an error, not a score."),
+    progress: bool = typer.Option(None, help="Progress bar (default: when stderr is a terminal)."),
+) -> None:
+    """Score every record of a file; never stops on a bad record and never drops one."""
+    from .batch import BatchOptions, run_batch
+
+    try:
+        summary = run_batch(
+            BatchOptions(
+                input=input, output=output, text_field=text_field, id_field=id_field, model=model,
+                use_lm=not no_lm, fpr=fpr, batch_size=batch_size, chunk_size=chunk_size, workers=workers,
+                resume=resume, max_chars=max_chars,
+                progress=sys.stderr.isatty() if progress is None else progress,
+            )
+        )
+    except InputError as exc:
+        _fail(EXIT_INPUT, exc.message)
+    except ModelError as exc:
+        _fail(EXIT_MODEL, str(exc))
+    err.print(summary.describe())
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to bind."),
+    port: int = typer.Option(8000, help="Port."),
+    model: str = typer.Option(None, help="Packaged model name or model directory."),
+    no_lm: bool = typer.Option(False, "--no-lm", help="Serve the fast features-only model."),
+) -> None:
+    """Run the HTTP service (POST /v1/score, GET /healthz, /readyz, /v1/model, page at /)."""
+    from .server import serve as run_server
+
+    run_server(host=host, port=port, model=model, use_lm=not no_lm)
+
+
+@app.command()
+def report(
+    path: str = typer.Argument(..., help="File to report on, or '-' for standard input."),
+    html: Path = typer.Option(..., "--html", help="Where to write the self-contained HTML report."),
+    open_browser: bool = typer.Option(False, "--open", help="Open the report in a browser."),
+    model: str = typer.Option(None, help="Packaged model name or model directory."),
+    no_lm: bool = typer.Option(False, "--no-lm", help="Skip the language model."),
+    fmt: str = typer.Option(None, "--format", help="text, markdown or html (default: guessed)."),
+    encoding: str = typer.Option(None, help="Input encoding."),
+) -> None:
+    """Write an HTML report that highlights the evidence."""
+    from .detector import Detector
+    from .report import write_report
+
+    try:
+        doc = read_input(path, encoding=encoding, fmt=fmt, max_chars=200_000)
+        detector = Detector.load(model, use_lm=not no_lm)
+        result = detector.score(doc)
+    except InputError as exc:
+        _fail(EXIT_INPUT, exc.message)
+    except ModelError as exc:
+        _fail(EXIT_MODEL, str(exc))
+    write_report(result, doc, html)
+    err.print(f"report written to {html}")
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(html.resolve().as_uri())
+
+
+@app.command()
+def train(
+    data: list[Path] = typer.Option(..., "--data", help="Labeled data file(s) or directories."),
+    out: Path = typer.Option(..., "--out", help="Directory for the trained model."),
+    kind: str = typer.Option("linear", help="linear or fused."),
+    label_field: str = typer.Option("label", help="Label column."),
+    positive: str = typer.Option("machine", help="Label value meaning machine-written."),
+    negative: str = typer.Option("human", help="Label value meaning human-written."),
+    text_field: str = typer.Option("text", help="Text column."),
+    no_lm: bool = typer.Option(False, "--no-lm", help="Train without language-model features."),
+    max_per_stratum: int = typer.Option(None, help="Subsample cap per stratum (source x generator x label)."),
+    seed: int = typer.Option(0, help="Random seed."),
+    cache_dir: Path = typer.Option(None, help="Feature cache directory."),
+) -> None:
+    """Train a model on any labeled dataset (CSV, JSONL, Parquet or a datasets directory)."""
+    from .train import TrainConfig, train_model
+
+    try:
+        path = train_model(
+            TrainConfig(
+                data=[str(p) for p in data], out=str(out), kind=kind, label_field=label_field,
+                positive=positive, negative=negative, text_field=text_field, use_lm=not no_lm,
+                max_per_stratum=max_per_stratum, seed=seed,
+                cache_dir=str(cache_dir) if cache_dir else None,
+            )
+        )
+    except InputError as exc:
+        _fail(EXIT_INPUT, exc.message)
+    err.print(f"model written to {path}")
+
+
+@app.command()
+def evaluate(
+    data: list[Path] = typer.Option(..., "--data", help="Labeled data file(s)."),
+    model: str = typer.Option(None, "--model", help="Model directory or packaged name."),
+    out: Path = typer.Option(Path("runs/eval"), "--out", help="Directory for metrics.json and plots."),
+    split: str = typer.Option(None, help="Only rows with this split value (e.g. test)."),
+    label_field: str = typer.Option("label", help="Label column."),
+    positive: str = typer.Option("machine", help="Label value meaning machine-written."),
+    negative: str = typer.Option("human", help="Label value meaning human-written."),
+    text_field: str = typer.Option("text", help="Text column."),
+    no_lm: bool = typer.Option(False, "--no-lm", help="Use the features-only model."),
+    max_per_stratum: int = typer.Option(None, help="Subsample cap per stratum."),
+    cache_dir: Path = typer.Option(None, help="Feature cache directory."),
+) -> None:
+    """Evaluate a model: AUROC, TPR at 1%/5% FPR, ECE, per-group tables, ROC/calibration plots."""
+    from .evaluate import EvalConfig, evaluate_model
+
+    try:
+        metrics = evaluate_model(
+            EvalConfig(
+                data=[str(p) for p in data], model=model, out=str(out), split=split,
+                label_field=label_field, positive=positive, negative=negative, text_field=text_field,
+                use_lm=not no_lm, max_per_stratum=max_per_stratum,
+                cache_dir=str(cache_dir) if cache_dir else None,
+            )
+        )
+    except InputError as exc:
+        _fail(EXIT_INPUT, exc.message)
+    except ModelError as exc:
+        _fail(EXIT_MODEL, str(exc))
+    err.print(f"AUROC {metrics['overall']['auroc']:.4f}; metrics and plots in {out}")
+
+
+@app.command()
+def bench(
+    tokens: int = typer.Option(20_000, help="Tokens to score per backend."),
+    backends: str = typer.Option("auto,torch", help="Comma-separated LM backends to compare."),
+) -> None:
+    """Language-model speed: tokens/s, mean log-prob and peak RSS for each backend, side by side."""
+    from .models.bench import run_bench
+
+    run_bench(tokens=tokens, backends=[b.strip() for b in backends.split(",") if b.strip()])
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

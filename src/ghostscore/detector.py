@@ -1,0 +1,201 @@
+"""Detector: Document -> extractors -> classifier -> Score. Load once, then score many.
+
+Hugging Face pipeline shape: ``preprocess`` (text -> Document), ``featurize`` (batched extractors),
+``postprocess`` (classifier -> calibrated probability -> verdict -> ranked evidence).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .classifier import load_model
+from .document import DEFAULT_MAX_CHARS, MIN_WORDS, Document
+from .errors import InputError, ModelError
+from .features import FeatureSet, available, build_extractors
+from .models import ModelProvider
+from .score import Score
+
+PACKAGED_MODELS = ("default", "features-only")
+
+
+def packaged_model_dir(name: str) -> Path:
+    return Path(str(resources.files("ghostscore") / "resources" / "models" / name))
+
+
+def resolve_model(model: str | Path | None, *, use_lm: bool = True) -> Path:
+    """A packaged model name ("default", "features-only") or a directory path."""
+    if model is None:
+        model = "default" if use_lm else "features-only"
+    if isinstance(model, str) and model in PACKAGED_MODELS:
+        path = packaged_model_dir(model)
+    else:
+        path = Path(model)
+    if not (path / "config.json").exists():
+        raise ModelError(f"no model found at {path}; packaged models: {', '.join(PACKAGED_MODELS)}")
+    return path
+
+
+class Detector:
+    """The public entry point: ``Detector.load().score(text)``.
+
+    Thread-safe: extractors are stateless and each heavy model serializes its own forward passes.
+    """
+
+    def __init__(
+        self, model: Any, *, provider: ModelProvider | None = None, fpr: float | None = None,
+        max_chars: int = DEFAULT_MAX_CHARS, min_words: int = MIN_WORDS,
+    ) -> None:
+        self.model = model
+        self.provider = provider or ModelProvider()
+        self.fpr = fpr
+        self.max_chars = max_chars
+        self.min_words = min_words
+        registry = available()
+        missing = [n for n in model.extractors if n not in registry]
+        if missing:
+            raise ModelError(f"model needs extractors {missing} that this ghostscore does not have")
+        emitted = {f for n in model.extractors for f in registry[n].feature_names}
+        model_extra = getattr(model, "computed_features", set())
+        unknown = [f for f in model.feature_names if f not in emitted and f not in model_extra]
+        if unknown:
+            raise ModelError(
+                f"model expects features {unknown[:8]} that its extractors {model.extractors} do not "
+                "emit: the model was trained with another feature set; retrain or upgrade ghostscore"
+            )
+        names = list(model.extractors)
+        # Evidence-only extractors are cheap and always useful to a reader.
+        for extra in ("bio",):
+            if extra in registry and extra not in names:
+                names.append(extra)
+        self.extractors = build_extractors(names, models=self.provider)
+        if fpr is not None and getattr(model, "operating_point", None) is None:
+            raise ModelError("this model has no stored operating point; cannot choose an FPR")
+
+    @classmethod
+    def load(
+        cls, model: str | Path | None = None, device: str = "cpu", *, use_lm: bool = True,
+        fpr: float | None = None, cache_dir: str | Path | None = None, lm_backend: str = "auto",
+        threads: int | None = None, max_chars: int = DEFAULT_MAX_CHARS,
+    ) -> Detector:
+        """Load a packaged or saved model once; ``use_lm=False`` picks the fast features-only model."""
+        path = resolve_model(model, use_lm=use_lm)
+        provider = ModelProvider(cache_dir=cache_dir, device=device, lm_backend=lm_backend, threads=threads)
+        clf = load_model(path)
+        if hasattr(clf, "attach"):
+            clf.attach(provider)
+        return cls(clf, provider=provider, fpr=fpr, max_chars=max_chars)
+
+    # ---------------------------------------------------------------- pipeline steps
+    def preprocess(self, item: str | Document, *, format: str | None = None) -> Document:
+        if isinstance(item, Document):
+            return item
+        if isinstance(item, bytes):
+            return Document.from_bytes(item, format=format, max_chars=self.max_chars)
+        if not isinstance(item, str):
+            raise InputError("not_text", f"expected text, got {type(item).__name__}")
+        if format == "html":
+            return Document.from_html(item, max_chars=self.max_chars)
+        return Document.from_text(item, format=format or "text", max_chars=self.max_chars)
+
+    def featurize(self, docs: Sequence[Document]) -> list[FeatureSet]:
+        sets = [FeatureSet(values=dict(d.signals)) for d in docs]
+        for extractor in self.extractors:
+            for fs, part in zip(sets, extractor.extract_many(docs), strict=True):
+                fs.merge(part)
+        return sets
+
+    def forward(self, docs: Sequence[Document], fsets: Sequence[FeatureSet]) -> list[float]:
+        """Calibrated P(machine) for each document, in one batched model call."""
+        if not docs:
+            return []
+        import numpy as np
+
+        X = np.stack([self.model.vectorize(fs.values) for fs in fsets])
+        return [float(p) for p in self.model.predict_proba(X, docs=list(docs))]
+
+    def postprocess(
+        self, doc: Document, fs: FeatureSet, probability: float | None, problems: list[str] | None = None,
+    ) -> Score:
+        op = getattr(self.model, "operating_point", None)
+        band = op.band(self.fpr) if op else None
+        if problems or probability is None or not math.isfinite(probability):
+            return Score(
+                ai_probability=None, verdict="unsupported", features=fs.values, evidence=fs.evidence,
+                reasons=problems or ["model produced no finite score"], model=self.model.name,
+            )
+        verdict = op.verdict(probability, self.fpr) if op else ("ai" if probability >= 0.5 else "human")
+        contributions = self.model.contributions(self.model.vectorize(fs.values))
+        return Score(
+            ai_probability=probability, verdict=verdict, features=fs.values,
+            evidence=_rank_evidence(fs, contributions), model=self.model.name,
+            threshold=band[1] if band else 0.5, uncertain_band=band, contributions=contributions,
+            sentence_scores=fs.extra.get("sentence_scores", []),
+        )
+
+    # ---------------------------------------------------------------- public API
+    def score(self, text: str | bytes | Document, *, format: str | None = None) -> Score:
+        """Score one text. Raises ``InputError`` on empty, binary, undecodable or too-long input."""
+        return next(self.score_many([text], format=format))
+
+    def score_many(
+        self, texts: Iterable[str | bytes | Document], *, batch_size: int = 16, format: str | None = None,
+    ) -> Iterator[Score]:
+        """Yield Scores in input order, batching documents through the models.
+
+        Bad inputs raise ``InputError`` when reached; use ``score_records`` for pipelines that must keep
+        going past bad records.
+        """
+        batch: list[Document] = []
+        for item in texts:
+            batch.append(self.preprocess(item, format=format))
+            if len(batch) >= batch_size:
+                yield from self._score_docs(batch)
+                batch = []
+        if batch:
+            yield from self._score_docs(batch)
+
+    def score_records(
+        self, texts: Iterable[Any], *, batch_size: int = 16, format: str | None = None,
+    ) -> Iterator[Score | InputError]:
+        """Like ``score_many`` but yields an ``InputError`` in place of each record that cannot be scored."""
+        batch: list[tuple[int, Document | InputError]] = []
+
+        def flush() -> Iterator[Score | InputError]:
+            docs = [d for _, d in batch if isinstance(d, Document)]
+            scored = iter(self._score_docs(docs)) if docs else iter(())
+            for _, d in batch:
+                yield d if isinstance(d, InputError) else next(scored)
+
+        for i, item in enumerate(texts):
+            try:
+                batch.append((i, self.preprocess(item, format=format)))
+            except InputError as exc:
+                batch.append((i, exc))
+            if len(batch) >= batch_size:
+                yield from flush()
+                batch = []
+        if batch:
+            yield from flush()
+
+    def _score_docs(self, docs: Sequence[Document]) -> list[Score]:
+        problems = [d.support_problems(min_words=self.min_words) for d in docs]
+        fsets = self.featurize(docs)
+        ok = [i for i, pr in enumerate(problems) if not pr]
+        probs: list[float | None] = [None] * len(docs)
+        for i, p in zip(ok, self.forward([docs[i] for i in ok], [fsets[i] for i in ok]), strict=True):
+            probs[i] = p
+        return [self.postprocess(d, fs, p, pr) for d, fs, p, pr in zip(docs, fsets, probs, problems, strict=True)]
+
+
+def _rank_evidence(fs: FeatureSet, contributions: dict[str, float]) -> list:
+    """Sort evidence by weight, boosting extractors whose features pushed this score towards 'ai'."""
+    push: dict[str, float] = {}
+    registry = available()
+    for name, cls in registry.items():
+        push[name] = sum(max(0.0, contributions.get(f, 0.0)) for f in cls.feature_names)
+    top = max(push.values(), default=0.0) or 1.0
+    return sorted(fs.evidence, key=lambda e: -(e.weight * (0.5 + 0.5 * push.get(e.extractor, 0.0) / top)))

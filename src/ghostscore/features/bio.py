@@ -1,0 +1,1 @@
+"""Placeholder: the bio extractor is being written."""

@@ -1,0 +1,1 @@
+"""Placeholder: the lm extractor is being written."""

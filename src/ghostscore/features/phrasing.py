@@ -1,0 +1,1 @@
+"""Placeholder: the phrasing extractor is being written."""

@@ -1,0 +1,1 @@
+"""Placeholder: the redundancy extractor is being written."""

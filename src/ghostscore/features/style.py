@@ -1,0 +1,1 @@
+"""Placeholder: the style extractor is being written."""
