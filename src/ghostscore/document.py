@@ -127,7 +127,7 @@ class Document:
             raise InputError("binary", "input looks binary (control characters), not text")
         if not text.strip():
             raise InputError("empty", "input is empty or whitespace only")
-        if format == "markdown":
+        if format in ("markdown", "html"):  # trafilatura hands HTML over as Markdown
             deletions = _markdown_deletions(text)
         else:
             deletions = set()
