@@ -45,6 +45,7 @@ class Extractor:
     feature_names: ClassVar[tuple[str, ...]]
     layout_dependent: ClassVar[frozenset[str]] = frozenset()
     requires: ClassVar[tuple[str, ...]] = ()
+    version: ClassVar[str] = "1"  # bump when outputs change, so cached features are recomputed
 
     def __init__(self, models: Any = None) -> None:
         self.models = models

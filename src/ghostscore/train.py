@@ -1,0 +1,271 @@
+"""Training: labeled data -> Documents -> cached features -> linear model -> calibration -> artifact.
+
+What is trained is exactly what is served: the same ``Document`` and the same registered extractors.
+Only layout-free features feed the model (see ``features.layout_free_feature_names``), and raw length
+features are excluded, because the training corpora carry layout and truncation label cues.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .classifier import DEFAULT_FPR, LinearModel, OperatingPoint, sigmoid
+from .document import Document, MIN_WORDS
+from .errors import InputError
+from .featurecache import FeatureCache, text_key
+from .features import Extractor, build_extractors, layout_free_feature_names
+from .models import ModelProvider
+
+FEATURE_EXTRACTORS = ("redundancy", "phrasing", "bio", "style")
+LM_EXTRACTORS = ("lm",)
+# Length and raw counts track how a corpus was cut, not who wrote it.
+EXCLUDED_FEATURES = frozenset(
+    {"lm_token_count", "lm_n_tokens", "style_n_sentences", "style_n_words", "redundancy_n_sentences",
+     "phrasing_n_words", "bio_present"}
+)
+
+
+@dataclass
+class TrainConfig:
+    data: list[str]
+    out: str
+    kind: str = "linear"
+    label_field: str = "label"
+    positive: str = "machine"
+    negative: str = "human"
+    text_field: str = "text"
+    use_lm: bool = True
+    max_per_stratum: int | None = None
+    base_model_factor: float = 0.5
+    seed: int = 0
+    cache_dir: str | None = None
+    C: float | None = None
+    extractors: list[str] = field(default_factory=list)
+    english_only: bool = True
+
+
+def model_extractors(use_lm: bool) -> list[str]:
+    return list(FEATURE_EXTRACTORS) + (list(LM_EXTRACTORS) if use_lm else [])
+
+
+def model_feature_names(extractors: Sequence[str]) -> list[str]:
+    return [f for f in layout_free_feature_names(extractors) if f not in EXCLUDED_FEATURES]
+
+
+def default_cache_path(cache_dir: str | None) -> Path:
+    if cache_dir:
+        return Path(cache_dir) / "features.sqlite"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("ghostscore")) / "features.sqlite"
+
+
+def make_documents(texts: Sequence[str]) -> tuple[list[Document | None], list[list[str]]]:
+    docs: list[Document | None] = []
+    problems: list[list[str]] = []
+    for t in texts:
+        try:
+            d = Document.from_text(t)
+            docs.append(d)
+            problems.append(d.support_problems(min_words=MIN_WORDS))
+        except InputError as exc:
+            docs.append(None)
+            problems.append([str(exc)])
+    return docs, problems
+
+
+def extract_features(
+    texts: Sequence[str], extractors: Sequence[Extractor], *, cache: FeatureCache | None = None,
+    batch_size: int = 32, progress: bool = True, desc: str = "features",
+) -> tuple[pd.DataFrame, list[list[str]]]:
+    """Feature table (one row per text, NaN where a text could not be read) and support problems."""
+    from tqdm.auto import tqdm
+
+    keys = [text_key(t) for t in texts]
+    rows: list[dict[str, float]] = [dict() for _ in texts]
+    docs, problems = make_documents(texts)
+    for ex in extractors:
+        cached = cache.get_many(ex, keys) if cache else {}
+        todo = [i for i, k in enumerate(keys) if k not in cached and docs[i] is not None]
+        for i, k in enumerate(keys):
+            if k in cached:
+                rows[i].update(cached[k])
+        bar = tqdm(total=len(todo), desc=f"{desc}:{ex.name}", disable=not progress or not todo, mininterval=5)
+        for s in range(0, len(todo), batch_size):
+            idx = todo[s : s + batch_size]
+            sets = ex.extract_many([docs[i] for i in idx])
+            fresh = {}
+            for i, fs in zip(idx, sets, strict=True):
+                vals = {n: float(fs.values.get(n, math.nan)) for n in ex.feature_names}
+                rows[i].update(vals)
+                fresh[keys[i]] = vals
+            if cache:
+                cache.put_many(ex, fresh)
+            bar.update(len(idx))
+        bar.close()
+    return pd.DataFrame(rows, index=range(len(texts))), problems
+
+
+def fit_linear(
+    X: np.ndarray, y: np.ndarray, *, feature_names: list[str], extractors: list[str], C: float = 0.1,
+    sample_weight: np.ndarray | None = None, seed: int = 0,
+) -> LinearModel:
+    """Standardize (mean/std of training rows; NaN -> mean) and fit an L2 logistic regression."""
+    from sklearn.linear_model import LogisticRegression
+
+    mean = np.nanmean(X, axis=0)
+    std = np.nanstd(X, axis=0)
+    mean = np.where(np.isfinite(mean), mean, 0.0)
+    std = np.where(np.isfinite(std) & (std > 1e-9), std, 1.0)
+    model = LinearModel(
+        feature_names=list(feature_names), extractors=list(extractors), mean=mean, scale=std,
+        coef=np.zeros(len(feature_names)), bias=0.0,
+    )
+    Z = model.standardize(X)
+    lr = LogisticRegression(C=C, max_iter=2000, class_weight="balanced", random_state=seed)
+    lr.fit(Z, y, sample_weight=sample_weight)
+    model.coef = lr.coef_[0].astype(np.float64)
+    model.bias = float(lr.intercept_[0])
+    return model
+
+
+def calibrate(model, X_val: np.ndarray, y_val: np.ndarray, *, fpr: float = DEFAULT_FPR, docs=None) -> None:
+    """Platt scaling on validation logits, then the operating point from validation human texts."""
+    from sklearn.linear_model import LogisticRegression
+
+    logits = np.asarray(model.logit(X_val) if docs is None else model.logit(X_val, docs=docs))
+    lr = LogisticRegression(C=1e4, max_iter=1000)
+    lr.fit(logits[:, None], y_val)
+    model.calibration = (float(lr.coef_[0, 0]), float(lr.intercept_[0]))
+    probs = sigmoid(model.calibration[0] * logits + model.calibration[1])
+    model.operating_point = OperatingPoint.from_scores(probs[y_val == 0], fpr=fpr)
+
+
+def feature_ranges(X: pd.DataFrame, y: np.ndarray) -> dict[str, dict[str, list[float]]]:
+    """10th-90th percentile of each feature for human and machine training texts (for the report)."""
+    out = {}
+    for col in X.columns:
+        h = X[col][y == 0].dropna()
+        m = X[col][y == 1].dropna()
+        if len(h) and len(m):
+            out[col] = {
+                "human": [float(h.quantile(0.1)), float(h.quantile(0.9))],
+                "machine": [float(m.quantile(0.1)), float(m.quantile(0.9))],
+            }
+    return out
+
+
+def prepare(cfg: TrainConfig) -> pd.DataFrame:
+    from .data import load_labeled, stratified_sample
+
+    df = load_labeled(
+        cfg.data, text_field=cfg.text_field, label_field=cfg.label_field, positive=cfg.positive,
+        negative=cfg.negative,
+    )
+    if cfg.english_only and df["lang"].notna().any():
+        df = df[df["lang"].fillna("en") == "en"]
+    parts = []
+    for split in ("train", "validation"):
+        sub = df[df["split"] == split]
+        parts.append(stratified_sample(sub, max_per_stratum=cfg.max_per_stratum, seed=cfg.seed,
+                                       base_model_factor=cfg.base_model_factor))
+    return pd.concat(parts)
+
+
+def train_model(cfg: TrainConfig) -> Path:
+    """Fit, calibrate and save a model; returns its directory."""
+    if cfg.kind == "fused":
+        from .fused_train import train_fused
+
+        return train_fused(cfg)
+    if cfg.kind != "linear":
+        raise InputError("usage", f"unknown model kind {cfg.kind!r} (linear or fused)")
+    t0 = time.time()
+    df = prepare(cfg)
+    train = df[df["split"] == "train"]
+    val = df[df["split"] == "validation"]
+    if train["y"].nunique() < 2:
+        raise InputError("labels", "training data needs both human and machine texts")
+    if val["y"].nunique() < 2:
+        raise InputError("labels", "validation split needs both labels (give a split column or more data)")
+    extractor_names = cfg.extractors or model_extractors(cfg.use_lm)
+    names = model_feature_names(extractor_names)
+    provider = ModelProvider(cache_dir=cfg.cache_dir)
+    extractors = build_extractors(extractor_names, models=provider)
+    cache = FeatureCache(default_cache_path(cfg.cache_dir))
+    F_train, prob_train = extract_features(list(train["text"]), extractors, cache=cache, desc="train")
+    F_val, prob_val = extract_features(list(val["text"]), extractors, cache=cache, desc="validation")
+    keep_t = np.array([not p for p in prob_train])
+    keep_v = np.array([not p for p in prob_val])
+    Xt = F_train.reindex(columns=names).to_numpy(float)[keep_t]
+    yt = train["y"].to_numpy()[keep_t]
+    Xv = F_val.reindex(columns=names).to_numpy(float)[keep_v]
+    yv = val["y"].to_numpy()[keep_v]
+    C = cfg.C if cfg.C is not None else 0.1
+    model = fit_linear(Xt, yt, feature_names=names, extractors=extractor_names, C=C, seed=cfg.seed)
+    calibrate(model, Xv, yv)
+    from . import metrics
+
+    pv = model.predict_proba(Xv)
+    thr = model.operating_point.threshold()
+    model.metrics = {"validation": metrics.summary(yv, pv, thr)}
+    model.name = Path(cfg.out).name
+    model.meta = {
+        "config": asdict(cfg),
+        "n_train": int(len(yt)), "n_validation": int(len(yv)),
+        "n_unsupported_dropped": int((~keep_t).sum() + (~keep_v).sum()),
+        "feature_ranges": feature_ranges(F_train.reindex(columns=names)[keep_t], yt),
+        "train_seconds": round(time.time() - t0, 1),
+    }
+    out = model.save(cfg.out, card=model_card(model))
+    return out
+
+
+def model_card(model: LinearModel) -> str:
+    v = model.metrics.get("validation", {})
+    op = model.operating_point
+    lo, hi = op.band() if op else (math.nan, math.nan)
+    top = sorted(zip(model.feature_names, model.coef, strict=True), key=lambda t: -abs(t[1]))[:12]
+    cfg = model.meta.get("config", {})
+    lines = [
+        f"# ghostscore model card: {model.name}",
+        "",
+        f"Type: {model.type} (standardized features -> logistic regression -> Platt calibration).",
+        f"Extractors: {', '.join(model.extractors)}; {len(model.feature_names)} layout-free features.",
+        "",
+        "## Data",
+        f"Trained on {model.meta.get('n_train')} texts (train split), calibrated on "
+        f"{model.meta.get('n_validation')} (validation split) of: {', '.join(cfg.get('data', []))}.",
+        f"Subsample: at most {cfg.get('max_per_stratum')} texts per dataset x generator x attack x label "
+        f"stratum (base-model generators x{cfg.get('base_model_factor')}); English only; seed {cfg.get('seed')}.",
+        "",
+        "## Operating point",
+        f"`ai` when P(machine) >= {hi:.3f}: at most {op.fpr:.1%} of validation human texts score that high."
+        if op else "No operating point.",
+        f"`uncertain` between {lo:.3f} and {hi:.3f} (the threshold for {min(0.5, op.fpr * 5):.0%} FPR).",
+        "Choose another with `--fpr` (CLI) or `Detector.load(fpr=...)`.",
+        "",
+        "## Validation metrics (not test; see BENCHMARKS.md for held-out test and cross-generator numbers)",
+        "```",
+        json.dumps(v, indent=1),
+        "```",
+        "",
+        "## Largest weights (standardized)",
+        *[f"- `{n}`: {c:+.3f}" for n, c in top],
+        "",
+        "## Intended use and limits",
+        "Triage of English articles for likely machine generation, with evidence for a human reviewer.",
+        "Not proof: simple, predictable human prose (e.g. non-native writers) can score high. Texts under "
+        f"{MIN_WORDS} words, non-English or non-prose texts get `unsupported`. Trained on 2019-2026 "
+        "generators; newer models and heavy paraphrasing lower recall.",
+        "",
+    ]
+    return "\n".join(lines)
