@@ -53,3 +53,5 @@ def test_stratified_sample_caps_each_stratum() -> None:
                        "generator": [None, "gpt2-xl"] * 50, "attack": None})
     s = stratified_sample(df, max_per_stratum=10, base_model_factor=0.5)
     assert (s.y == 0).sum() == 10 and (s.y == 1).sum() == 5
+    s = stratified_sample(df, max_per_stratum=10, human_factor=3)
+    assert (s.y == 0).sum() == 30 and (s.y == 1).sum() == 10

@@ -117,10 +117,12 @@ def load_labeled(
 
 def stratified_sample(
     df: pd.DataFrame, *, max_per_stratum: int | None, seed: int = 0,
-    strata: Sequence[str] = ("dataset", "generator", "attack", "y"),
-    base_model_factor: float = 1.0,
+    strata: Sequence[str] = ("dataset", "domain", "generator", "attack", "y"),
+    base_model_factor: float = 1.0, human_factor: float = 1.0,
 ) -> pd.DataFrame:
-    """Cap each stratum at ``max_per_stratum`` rows (base-model generators at ``base_model_factor`` x).
+    """Cap each stratum at ``max_per_stratum`` rows (base-model generators at ``base_model_factor`` x,
+    human strata at ``human_factor`` x: humans come in few strata, machines in many generator x attack
+    cells, so equal caps would starve the human side).
 
     Sampling is by group-consistent random order so that, within a stratum, the same seed picks the
     same rows whatever else is in the table.
@@ -138,5 +140,7 @@ def stratified_sample(
         gen = sub["generator"].iloc[0]
         if sub["y"].iloc[0] == 1 and not is_instruction_tuned(gen):
             cap = max(1, int(round(max_per_stratum * base_model_factor)))
+        elif sub["y"].iloc[0] == 0:
+            cap = max(1, int(round(max_per_stratum * human_factor)))
         picks.append(order.loc[idx].sort_values().index[:cap])
     return df.loc[np.concatenate(picks)].sort_index()

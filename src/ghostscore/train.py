@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .classifier import DEFAULT_FPR, LinearModel, OperatingPoint, sigmoid
-from .document import Document, MIN_WORDS
+from .document import MIN_WORDS, Document
 from .errors import InputError
 from .featurecache import FeatureCache, text_key
 from .features import Extractor, build_extractors, layout_free_feature_names
@@ -137,16 +137,20 @@ def fit_linear(
     return model
 
 
-def calibrate(model, X_val: np.ndarray, y_val: np.ndarray, *, fpr: float = DEFAULT_FPR, docs=None) -> None:
+def calibrate_logits(logits: np.ndarray, y: np.ndarray, *, fpr: float = DEFAULT_FPR):
     """Platt scaling on validation logits, then the operating point from validation human texts."""
     from sklearn.linear_model import LogisticRegression
 
-    logits = np.asarray(model.logit(X_val) if docs is None else model.logit(X_val, docs=docs))
+    logits = np.asarray(logits, dtype=float)
     lr = LogisticRegression(C=1e4, max_iter=1000)
-    lr.fit(logits[:, None], y_val)
-    model.calibration = (float(lr.coef_[0, 0]), float(lr.intercept_[0]))
-    probs = sigmoid(model.calibration[0] * logits + model.calibration[1])
-    model.operating_point = OperatingPoint.from_scores(probs[y_val == 0], fpr=fpr)
+    lr.fit(logits[:, None], y)
+    calibration = (float(lr.coef_[0, 0]), float(lr.intercept_[0]))
+    probs = sigmoid(calibration[0] * logits + calibration[1])
+    return calibration, OperatingPoint.from_scores(probs[np.asarray(y) == 0], fpr=fpr)
+
+
+def calibrate(model: LinearModel, X_val: np.ndarray, y_val: np.ndarray, *, fpr: float = DEFAULT_FPR) -> None:
+    model.calibration, model.operating_point = calibrate_logits(model.logit(X_val), y_val, fpr=fpr)
 
 
 def feature_ranges(X: pd.DataFrame, y: np.ndarray) -> dict[str, dict[str, list[float]]]:

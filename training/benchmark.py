@@ -1,0 +1,323 @@
+"""Quality benchmark for the linear models, all protocols in one run on the same cached features.
+
+    python training/benchmark.py --data '../shared/data/corpus/*.jsonl.gz' --cap 8 --human-factor 5 \
+        --extractors redundancy,phrasing,bio,style,lm --out runs/bench
+
+Protocols (every number is on held-out rows; splits are by group):
+  test      fit on train, calibrate on validation, report test: AUROC, TPR@1%/5% FPR, per domain /
+            generator / attack, human false-positive rate per domain at the verdict threshold
+  ablation  the same with each extractor family alone and with each family removed
+  logo      leave-one-generator-out: fit without a generator's texts, test on them (vs test humans of
+            the same datasets); the mean over instruction-tuned generators is the model-selection number
+  lodo      leave-one-domain-out: fit without a domain (both labels), test on it
+  zeroshot  each LM feature alone (no fitting; sign from the training split), per generator
+  shortcut  human test texts with paragraph breaks removed/added, quotes curled, cut at a random length:
+            how far the probability moves
+Writes results.json and results.md into --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import math
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ghostscore import metrics
+from ghostscore.data import is_instruction_tuned, load_labeled, stratified_sample
+from ghostscore.evaluate import _jsonable, per_group_table
+from ghostscore.featurecache import FeatureCache
+from ghostscore.features import available, build_extractors
+from ghostscore.models import ModelProvider
+from ghostscore.train import calibrate, default_cache_path, extract_features, fit_linear, model_feature_names
+
+MIN_GEN_TEST = 15
+
+
+def load_splits(args) -> dict[str, pd.DataFrame]:
+    paths = sorted(p for pat in args.data for p in glob.glob(pat))
+    df = load_labeled(paths)
+    df = df[df["lang"].fillna("en") == "en"]
+    out = {}
+    for split, cap in (("train", args.cap), ("validation", args.cap), ("test", args.test_cap or args.cap)):
+        sub = df[df["split"] == split]
+        out[split] = stratified_sample(
+            sub, max_per_stratum=cap, seed=args.seed, base_model_factor=args.base_model_factor,
+            human_factor=args.human_factor,
+        ).reset_index(drop=True)
+    return out
+
+
+def featurize(frames, extractor_names, cache_dir) -> dict[str, pd.DataFrame]:
+    provider = ModelProvider(cache_dir=cache_dir)
+    extractors = build_extractors(extractor_names, models=provider)
+    cache = FeatureCache(default_cache_path(cache_dir))
+    out = {}
+    for split, df in frames.items():
+        t0 = time.time()
+        F, problems = extract_features(list(df["text"]), extractors, cache=cache, desc=split)
+        ok = np.array([not p for p in problems])
+        out[split] = F[ok].reset_index(drop=True)
+        frames[split] = df[ok].reset_index(drop=True)
+        print(f"[{split}] {ok.sum()} supported of {len(ok)} in {time.time() - t0:.0f}s", file=sys.stderr)
+    return out
+
+
+def fit_eval(F, frames, names, extractors, *, C, train_mask=None, val_mask=None, test_mask=None):
+    tr, va, te = frames["train"], frames["validation"], frames["test"]
+    tm = np.ones(len(tr), bool) if train_mask is None else train_mask
+    vm = np.ones(len(va), bool) if val_mask is None else val_mask
+    em = np.ones(len(te), bool) if test_mask is None else test_mask
+    Xt = F["train"].reindex(columns=names).to_numpy(float)[tm]
+    model = fit_linear(Xt, tr.y.to_numpy()[tm], feature_names=names, extractors=extractors, C=C)
+    calibrate(model, F["validation"].reindex(columns=names).to_numpy(float)[vm], va.y.to_numpy()[vm])
+    p = model.predict_proba(F["test"].reindex(columns=names).to_numpy(float)[em])
+    return model, p, te[em].reset_index(drop=True)
+
+
+def family_of(feature: str) -> str:
+    reg = available()
+    for cls in reg.values():
+        if feature in cls.feature_names:
+            return cls.family
+    return "?"
+
+
+def protocol_test(F, frames, names, extractors, C):
+    model, p, te = fit_eval(F, frames, names, extractors, C=C)
+    thr = model.operating_point.threshold()
+    return model, {
+        "threshold": thr, "overall": metrics.summary(te.y.to_numpy(), p, thr),
+        "per_group": per_group_table(te, p, thr),
+        "top_weights": sorted(
+            ({"feature": n, "weight": float(w)} for n, w in zip(names, model.coef, strict=True)),
+            key=lambda d: -abs(d["weight"]),
+        )[:15],
+    }
+
+
+def protocol_ablation(F, frames, names, extractors, C):
+    fams = sorted({family_of(n) for n in names})
+    rows = {}
+    variants = {"all": names}
+    for fam in fams:
+        variants[f"only {fam}"] = [n for n in names if family_of(n) == fam]
+        variants[f"without {fam}"] = [n for n in names if family_of(n) != fam]
+    for label, sub in variants.items():
+        if not sub:
+            continue
+        model, p, te = fit_eval(F, frames, sub, extractors, C=C)
+        rows[label] = {
+            "n_features": len(sub), "auroc": metrics.auroc(te.y, p), "tpr_at_1fpr": metrics.tpr_at_fpr(te.y, p, 0.01),
+            "logo_instruction_mean": protocol_logo(F, frames, sub, extractors, C)["mean_instruction_tuned"],
+        }
+    return rows
+
+
+def protocol_logo(F, frames, names, extractors, C):
+    tr, va, te = frames["train"], frames["validation"], frames["test"]
+    gens = te[te.y == 1].generator.value_counts()
+    out = {}
+    for gen, n in gens.items():
+        if n < MIN_GEN_TEST:
+            continue
+        tm = ~((tr.y == 1) & (tr.generator == gen)).to_numpy()
+        vm = ~((va.y == 1) & (va.generator == gen)).to_numpy()
+        datasets = te[(te.y == 1) & (te.generator == gen)].dataset.unique()
+        em = (((te.y == 1) & (te.generator == gen)) | ((te.y == 0) & te.dataset.isin(datasets))).to_numpy()
+        model, p, sub = fit_eval(F, frames, names, extractors, C=C, train_mask=tm, val_mask=vm, test_mask=em)
+        thr = model.operating_point.threshold()
+        out[gen] = {"auroc": metrics.auroc(sub.y, p), "tpr_at_1fpr": metrics.tpr_at_fpr(sub.y, p, 0.01),
+                    "tpr_at_threshold": float(np.mean(p[sub.y.to_numpy() == 1] >= thr)),
+                    "n_machine": int(sub.y.sum()), "instruction_tuned": is_instruction_tuned(gen)}
+    inst = [v["auroc"] for v in out.values() if v["instruction_tuned"] and not math.isnan(v["auroc"])]
+    allv = [v["auroc"] for v in out.values() if not math.isnan(v["auroc"])]
+    return {"per_generator": out, "mean_instruction_tuned": float(np.mean(inst)) if inst else math.nan,
+            "mean_all": float(np.mean(allv)) if allv else math.nan}
+
+
+def protocol_lodo(F, frames, names, extractors, C):
+    tr, va, te = frames["train"], frames["validation"], frames["test"]
+    out = {}
+    for dom in sorted(te.domain.dropna().unique()):
+        em = (te.domain == dom).to_numpy()
+        if te[em].y.nunique() < 2:
+            continue
+        tm = (tr.domain != dom).to_numpy()
+        vm = (va.domain != dom).to_numpy()
+        model, p, sub = fit_eval(F, frames, names, extractors, C=C, train_mask=tm, val_mask=vm, test_mask=em)
+        thr = model.operating_point.threshold()
+        out[dom] = {"auroc": metrics.auroc(sub.y, p), "n": int(len(sub)),
+                    "human_fpr_at_threshold": float(np.mean(p[sub.y.to_numpy() == 0] >= thr))}
+    vals = [v["auroc"] for v in out.values()]
+    return {"per_domain": out, "mean": float(np.mean(vals)) if vals else math.nan}
+
+
+def protocol_zeroshot(F, frames, names):
+    tr, te = frames["train"], frames["test"]
+    out = {}
+    for n in [n for n in names if n.startswith("lm_")]:
+        sign = 1.0 if metrics.auroc(tr.y, F["train"][n].fillna(F["train"][n].mean())) >= 0.5 else -1.0
+        col = sign * F["test"][n].fillna(F["train"][n].mean()).to_numpy()
+        per_gen = {}
+        for gen in te[te.y == 1].generator.value_counts().index:
+            datasets = te[(te.y == 1) & (te.generator == gen)].dataset.unique()
+            m = (((te.y == 1) & (te.generator == gen)) | ((te.y == 0) & te.dataset.isin(datasets))).to_numpy()
+            if (te.y[m] == 1).sum() >= MIN_GEN_TEST:
+                per_gen[gen] = metrics.auroc(te.y[m], col[m])
+        inst = [v for g, v in per_gen.items() if is_instruction_tuned(g)]
+        out[n] = {"sign": sign, "auroc_test": metrics.auroc(te.y, col),
+                  "mean_instruction_tuned_generator_auroc": float(np.mean(inst)) if inst else math.nan,
+                  "per_generator": per_gen}
+    return out
+
+
+def _variants(text: str, rng: random.Random) -> dict[str, str]:
+    words = text.split()
+    flat = " ".join(words)
+    sents = flat.replace(". ", ".\n").split("\n")
+    with_breaks = "\n\n".join(" ".join(sents[i : i + 3]) for i in range(0, len(sents), 3))
+    curly = flat.replace(' "', " \u201c").replace('" ', "\u201d ").replace("'", "\u2019")
+    cut = " ".join(words[: max(45, int(len(words) * rng.uniform(0.5, 0.9)))])
+    return {"no_breaks": flat, "added_breaks": with_breaks, "curly_quotes": curly, "cut": cut}
+
+
+def protocol_shortcut(model, frames, extractors, cache_dir, n=120, seed=0):
+    rng = random.Random(seed)
+    te = frames["test"]
+    humans = te[te.y == 0].sample(min(n, int((te.y == 0).sum())), random_state=seed)
+    provider = ModelProvider(cache_dir=cache_dir)
+    exs = build_extractors(extractors, models=provider)
+    cache = FeatureCache(default_cache_path(cache_dir))
+    texts = list(humans.text)
+    base, probs0 = extract_features(texts, exs, cache=cache, desc="shortcut-base")
+    p0 = model.predict_proba(base.reindex(columns=model.feature_names).to_numpy(float))
+    out = {}
+    variants = [_variants(t, rng) for t in texts]
+    for key in variants[0]:
+        Fv, _ = extract_features([v[key] for v in variants], exs, cache=cache, desc=f"shortcut-{key}")
+        pv = model.predict_proba(Fv.reindex(columns=model.feature_names).to_numpy(float))
+        d = np.abs(pv - p0)
+        out[key] = {"mean_abs_change": float(np.mean(d)), "p95_abs_change": float(np.quantile(d, 0.95)),
+                    "max_abs_change": float(np.max(d)), "n": len(d)}
+    return out
+
+
+def to_markdown(res: dict) -> str:
+    lines = [f"### {res['label']}", "", f"Command: `{res['command']}`  ",
+             f"Date: {res['date']}; machine: {res['machine']}; rows train/validation/test: {res['sizes']}", ""]
+    t = res.get("test")
+    if t:
+        o = t["overall"]
+        lines += ["| test split | AUROC | TPR@1%FPR | TPR@5%FPR | F1@thr | ECE | human FPR@thr |",
+                  "|---|---|---|---|---|---|---|",
+                  f"| all | {o['auroc']:.4f} | {o['tpr_at_1fpr']:.3f} | {o['tpr_at_5fpr']:.3f} | {o['f1']:.3f} | "
+                  f"{o['ece']:.3f} | {o['human_fpr_at_threshold']:.3f} |", ""]
+        lines += ["| domain | AUROC | n | human FPR@thr |", "|---|---|---|---|"]
+        for k, v in t["per_group"]["domain"].items():
+            lines.append(f"| {k} | {v['auroc']:.4f} | {v['n']} | {v['human_fpr_at_threshold']:.3f} |")
+        lines += ["", "| generator | AUROC vs same-dataset humans | n machine | TPR@thr |", "|---|---|---|---|"]
+        for k, v in sorted(t["per_group"]["generator"].items()):
+            lines.append(f"| {k} | {v['auroc']:.4f} | {v['n_machine']} | {v['tpr_at_threshold']:.3f} |")
+        lines += ["", "| attack | AUROC | n machine |", "|---|---|---|"]
+        for k, v in sorted(t["per_group"]["attack"].items()):
+            lines.append(f"| {k} | {v['auroc']:.4f} | {v['n_machine']} |")
+        lines.append("")
+    if "ablation" in res:
+        lines += ["| features | n | test AUROC | TPR@1%FPR | LOGO mean (instruction-tuned) |", "|---|---|---|---|---|"]
+        for k, v in res["ablation"].items():
+            lines.append(f"| {k} | {v['n_features']} | {v['auroc']:.4f} | {v['tpr_at_1fpr']:.3f} | "
+                         f"{v['logo_instruction_mean']:.4f} |")
+        lines.append("")
+    if "logo" in res:
+        lg = res["logo"]
+        lines += [f"Leave-one-generator-out: mean AUROC {lg['mean_all']:.4f} (all), "
+                  f"{lg['mean_instruction_tuned']:.4f} (instruction-tuned)", "",
+                  "| held-out generator | AUROC | TPR@1%FPR | n |", "|---|---|---|---|"]
+        for k, v in sorted(lg["per_generator"].items()):
+            lines.append(f"| {k}{' *' if v['instruction_tuned'] else ''} | {v['auroc']:.4f} | "
+                         f"{v['tpr_at_1fpr']:.3f} | {v['n_machine']} |")
+        lines.append("")
+    if "lodo" in res:
+        ld = res["lodo"]
+        lines += [f"Leave-one-domain-out: mean AUROC {ld['mean']:.4f}", "",
+                  "| held-out domain | AUROC | n | human FPR@thr |", "|---|---|---|---|"]
+        for k, v in ld["per_domain"].items():
+            lines.append(f"| {k} | {v['auroc']:.4f} | {v['n']} | {v['human_fpr_at_threshold']:.3f} |")
+        lines.append("")
+    if res.get("zeroshot"):
+        lines += ["| LM feature alone (zero-shot) | test AUROC | mean AUROC over instruction-tuned generators |",
+                  "|---|---|---|"]
+        for k, v in sorted(res["zeroshot"].items(), key=lambda kv: -kv[1]["mean_instruction_tuned_generator_auroc"]):
+            lines.append(f"| {k} | {v['auroc_test']:.4f} | {v['mean_instruction_tuned_generator_auroc']:.4f} |")
+        lines.append("")
+    if "shortcut" in res:
+        lines += ["| human text changed by | mean abs change of P(machine) | p95 | max |", "|---|---|---|---|"]
+        for k, v in res["shortcut"].items():
+            lines.append(
+                f"| {k} | {v['mean_abs_change']:.4f} | {v['p95_abs_change']:.4f} | {v['max_abs_change']:.4f} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", nargs="+", required=True)
+    ap.add_argument("--extractors", default="redundancy,phrasing,bio,style")
+    ap.add_argument("--cap", type=int, default=8, help="max texts per stratum (train and validation)")
+    ap.add_argument("--test-cap", type=int, default=None, help="max per stratum in test (default --cap)")
+    ap.add_argument("--human-factor", type=float, default=5.0)
+    ap.add_argument("--base-model-factor", type=float, default=0.5)
+    ap.add_argument("--C", type=float, default=0.1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cache-dir", default=None)
+    ap.add_argument("--protocols", default="test,ablation,logo,lodo,zeroshot,shortcut")
+    ap.add_argument("--label", default=None)
+    ap.add_argument("--out", default="runs/bench")
+    args = ap.parse_args(argv)
+    extractors = [e.strip() for e in args.extractors.split(",") if e.strip()]
+    names = model_feature_names(extractors)
+    frames = load_splits(args)
+    F = featurize(frames, extractors, args.cache_dir)
+    import datetime
+    import platform
+
+    res: dict = {
+        "label": args.label or f"linear on {'+'.join(extractors)}",
+        "command": "python " + " ".join(sys.argv),
+        "date": datetime.date.today().isoformat(),
+        "machine": f"{platform.machine()} {__import__('os').cpu_count()} cores",
+        "sizes": "/".join(str(len(frames[s])) for s in ("train", "validation", "test")),
+    }
+    protos = args.protocols.split(",")
+    model = None
+    if "test" in protos or "shortcut" in protos:
+        model, res["test"] = protocol_test(F, frames, names, extractors, args.C)
+    if "ablation" in protos:
+        res["ablation"] = protocol_ablation(F, frames, names, extractors, args.C)
+    if "logo" in protos:
+        res["logo"] = protocol_logo(F, frames, names, extractors, args.C)
+    if "lodo" in protos:
+        res["lodo"] = protocol_lodo(F, frames, names, extractors, args.C)
+    if "zeroshot" in protos:
+        res["zeroshot"] = protocol_zeroshot(F, frames, names)
+    if "shortcut" in protos and model is not None:
+        res["shortcut"] = protocol_shortcut(model, frames, extractors, args.cache_dir, seed=args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(_jsonable(res), indent=1))
+    md = to_markdown(res)
+    (out / "results.md").write_text(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
