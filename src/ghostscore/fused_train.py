@@ -157,10 +157,10 @@ def fit_fused(
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             sched.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
             step += 1
             if step % 50 == 0:
-                log(f"step {step}/{steps} loss {float(loss):.4f} ({(time.time() - t0) / step:.2f} s/step)")
+                log(f"step {step}/{steps} loss {float(loss.detach()):.4f} ({(time.time() - t0) / step:.2f} s/step)")
         log(f"epoch {epoch + 1}: mean loss {total / n:.4f}")
     layers.eval()
     head.eval()
