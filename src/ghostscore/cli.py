@@ -130,7 +130,7 @@ def report(
 ) -> None:
     """Write an HTML report that highlights the evidence."""
     from .detector import Detector
-    from .report import write_report
+    from .report import model_context, write_report
 
     try:
         doc = read_input(path, encoding=encoding, fmt=fmt, max_chars=200_000)
@@ -140,7 +140,7 @@ def report(
         _fail(EXIT_INPUT, exc.message)
     except ModelError as exc:
         _fail(EXIT_MODEL, str(exc))
-    write_report(result, doc, html)
+    write_report(result, doc, html, **model_context(detector.model))
     err.print(f"report written to {html}")
     if open_browser:
         import webbrowser

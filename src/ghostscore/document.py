@@ -371,6 +371,8 @@ def _normalize(text: str, deletions: set[int]) -> tuple[str, list[int], dict[str
             zero_width += 1
             continue
         if ch == "\r":
+            if text[i + 1 : i + 2] == "\n":  # CRLF is one line break, not two
+                continue
             ch = "\n"
         if ch.isspace():
             if ch not in (" ", "\n", "\t"):

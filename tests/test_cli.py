@@ -1,0 +1,90 @@
+"""CLI: exit codes and messages on bad input; readable and JSON output on the bundled example."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ghostscore.cli import EXIT_INPUT, app
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "data" / "examples" / "content_farm_article.txt"
+runner = CliRunner()
+
+
+def test_missing_file(tmp_path) -> None:
+    r = runner.invoke(app, ["score", str(tmp_path / "nope.txt"), "--no-lm"])
+    assert r.exit_code == EXIT_INPUT
+    assert "no such file" in r.output
+
+
+def test_empty_file(tmp_path) -> None:
+    p = tmp_path / "empty.txt"
+    p.write_text("   \n")
+    r = runner.invoke(app, ["score", str(p), "--no-lm"])
+    assert r.exit_code == EXIT_INPUT
+    assert "empty" in r.output
+
+
+def test_binary_file(tmp_path) -> None:
+    p = tmp_path / "img.bin"
+    p.write_bytes(bytes(range(256)) * 40)
+    r = runner.invoke(app, ["score", str(p), "--no-lm"])
+    assert r.exit_code == EXIT_INPUT
+    assert "binary" in r.output
+
+
+def test_ten_megabyte_input_is_refused_quickly(tmp_path) -> None:
+    p = tmp_path / "huge.txt"
+    p.write_text("All work and no play makes a long file. " * 260_000)
+    assert p.stat().st_size > 10_000_000
+    r = runner.invoke(app, ["score", str(p), "--no-lm"])
+    assert r.exit_code == EXIT_INPUT
+    assert "limit" in r.output
+
+
+def test_wrong_encoding(tmp_path) -> None:
+    p = tmp_path / "latin1.txt"
+    p.write_bytes("Le café était fermé à cause de la grève.".encode("latin-1"))
+    r = runner.invoke(app, ["score", str(p), "--no-lm"])
+    assert r.exit_code == EXIT_INPUT
+    assert "UTF-8" in r.output
+
+
+def test_json_output_on_example_names_bio_and_slot() -> None:
+    r = runner.invoke(app, ["score", str(EXAMPLE), "--no-lm", "--json"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert data["verdict"] in {"ai", "human", "uncertain"}
+    assert 0.0 <= data["ai_probability"] <= 1.0
+    kinds = {e["kind"] for e in data["evidence"]}
+    assert "unfilled_slot" in kinds
+    assert "restatement" in kinds
+
+
+def test_readable_output_and_stdin() -> None:
+    r = runner.invoke(app, ["score", "-", "--no-lm"], input=EXAMPLE.read_bytes())
+    assert r.exit_code == 0, r.output
+    assert "P(machine)" in r.output
+    assert "unfilled" in r.output.lower()
+
+
+def test_short_text_is_unsupported(tmp_path) -> None:
+    p = tmp_path / "short.txt"
+    p.write_text("Just a few words here.")
+    r = runner.invoke(app, ["score", str(p), "--no-lm", "--json"])
+    assert r.exit_code == 0
+    data = json.loads(r.output)
+    assert data["verdict"] == "unsupported" and data["ai_probability"] is None
+    assert any("too short" in x for x in data["reasons"])
+
+
+@pytest.mark.models
+def test_default_model_with_language_model() -> None:
+    r = runner.invoke(app, ["score", str(EXAMPLE), "--json"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert any(k.startswith("lm_") for k in data["features"])
+    assert data["verdict"] in {"ai", "human", "uncertain"}

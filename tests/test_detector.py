@@ -1,0 +1,76 @@
+"""Detector: one-line API, order-preserving batches, unsupported inputs, model/feature mismatch."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ghostscore import Detector, InputError, ModelError
+from ghostscore.detector import packaged_model_dir
+
+EXAMPLE = (Path(__file__).resolve().parents[1] / "data" / "examples" / "content_farm_article.txt").read_text()
+HUMAN = (
+    "The ferry terminal in Harbor Town opened on Tuesday after two years of delays. About 1,200 people "
+    'crossed on the first day, according to the port authority. "It is faster than the bridge," said '
+    "commuter Lena Park, 41, who works at the fish market. Officials said the terminal cost $14 million, "
+    "$3 million more than planned, because a pier had to be rebuilt after the March storm. The old dock "
+    "will be removed in May. Tickets cost $2.45; children under 12 ride free until the end of the year."
+)
+
+
+@pytest.fixture(scope="module")
+def detector() -> Detector:
+    return Detector.load(use_lm=False)
+
+
+def test_score_example(detector: Detector) -> None:
+    s = detector.score(EXAMPLE)
+    assert s.verdict in {"ai", "uncertain"}
+    assert s.ai_probability is not None and s.ai_probability > 0.5
+    assert any(e.kind == "unfilled_slot" for e in s.top_evidence(5))
+    d = s.to_dict()
+    json.dumps(d)  # serializable, no NaN
+    assert d["features"] and d["evidence"]
+
+
+def test_human_report_scores_lower(detector: Detector) -> None:
+    assert detector.score(HUMAN).ai_probability < detector.score(EXAMPLE).ai_probability
+
+
+def test_score_many_keeps_order(detector: Detector) -> None:
+    texts = [HUMAN, EXAMPLE, HUMAN]
+    batch = [s.ai_probability for s in detector.score_many(texts, batch_size=2)]
+    single = [detector.score(t).ai_probability for t in texts]
+    assert batch == pytest.approx(single, abs=1e-9)
+
+
+def test_unsupported_and_errors(detector: Detector) -> None:
+    assert detector.score("Too short.").verdict == "unsupported"
+    assert detector.score("Der Rat hat den Plan am Dienstag beschlossen, und die Bürger sind froh. " * 8).verdict == (
+        "unsupported"
+    )
+    with pytest.raises(InputError):
+        detector.score("")
+    out = list(detector.score_records(["", HUMAN, None]))
+    assert isinstance(out[0], InputError) and out[1].verdict in {"human", "uncertain", "ai"}
+    assert isinstance(out[2], InputError)
+
+
+def test_fpr_operating_point_changes_threshold() -> None:
+    strict = Detector.load(use_lm=False, fpr=0.001)
+    loose = Detector.load(use_lm=False, fpr=0.05)
+    assert strict.score(EXAMPLE).threshold > loose.score(EXAMPLE).threshold
+
+
+def test_model_with_unknown_features_is_a_clear_error(tmp_path) -> None:
+    src = packaged_model_dir("features-only")
+    dst = tmp_path / "m"
+    shutil.copytree(src, dst)
+    cfg = json.loads((dst / "config.json").read_text())
+    cfg["feature_names"][0] = "style_feature_from_the_future"
+    (dst / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelError, match="retrain"):
+        Detector.load(str(dst))
