@@ -179,6 +179,22 @@ def protocol_zeroshot(F, frames, names):
     return out
 
 
+def protocol_curve(F, frames, names, extractors, C, args):
+    """Learning curve: nested train subsamples (smaller caps pick a subset of the same rows)."""
+    tr = frames["train"]
+    out = {}
+    caps = [c for c in (1, 2, 4, 8, 16, 32) if c < args.cap] + [args.cap]
+    for cap in caps:
+        sub = stratified_sample(tr.assign(_i=range(len(tr))), max_per_stratum=cap, seed=args.seed,
+                                base_model_factor=args.base_model_factor, human_factor=args.human_factor)
+        mask = np.zeros(len(tr), bool)
+        mask[sub["_i"].to_numpy()] = True
+        model, p, te = fit_eval(F, frames, names, extractors, C=C, train_mask=mask)
+        out[str(cap)] = {"n_train": int(mask.sum()), "auroc": metrics.auroc(te.y, p),
+                         "tpr_at_1fpr": metrics.tpr_at_fpr(te.y, p, 0.01)}
+    return out
+
+
 def _variants(text: str, rng: random.Random) -> dict[str, str]:
     words = text.split()
     flat = " ".join(words)
@@ -258,6 +274,11 @@ def to_markdown(res: dict) -> str:
         for k, v in sorted(res["zeroshot"].items(), key=lambda kv: -kv[1]["mean_instruction_tuned_generator_auroc"]):
             lines.append(f"| {k} | {v['auroc_test']:.4f} | {v['mean_instruction_tuned_generator_auroc']:.4f} |")
         lines.append("")
+    if "curve" in res:
+        lines += ["| train cap per stratum | n train | test AUROC | TPR@1%FPR |", "|---|---|---|---|"]
+        for k, v in res["curve"].items():
+            lines.append(f"| {k} | {v['n_train']} | {v['auroc']:.4f} | {v['tpr_at_1fpr']:.3f} |")
+        lines.append("")
     if "shortcut" in res:
         lines += ["| human text changed by | mean abs change of P(machine) | p95 | max |", "|---|---|---|---|"]
         for k, v in res["shortcut"].items():
@@ -309,6 +330,8 @@ def main(argv=None) -> None:
         res["lodo"] = protocol_lodo(F, frames, names, extractors, args.C)
     if "zeroshot" in protos:
         res["zeroshot"] = protocol_zeroshot(F, frames, names)
+    if "curve" in protos:
+        res["curve"] = protocol_curve(F, frames, names, extractors, args.C, args)
     if "shortcut" in protos and model is not None:
         res["shortcut"] = protocol_shortcut(model, frames, extractors, args.cache_dir, seed=args.seed)
     out = Path(args.out)

@@ -111,9 +111,13 @@ def fit_fused(
     *, bottom: FrozenBottom, train_cache: dict, Z_train: np.ndarray, y_train: np.ndarray,
     use_text: bool = True, use_features: bool = True, rank: int = 8, alpha: float = 16.0,
     head_hidden: int = 32, epochs: int = 2, batch_size: int = 16, lr: float = 1e-3, seed: int = 0,
-    log=print,
+    train_ids: np.ndarray | None = None, log=print,
 ):
-    """Train LoRA adapters on the top layers and the head; returns (layers, head, lora wrappers)."""
+    """Train LoRA adapters on the top layers and the head; returns (layers, head, lora wrappers).
+
+    ``train_ids`` restricts training to those documents of the cache (leave-one-out protocols reuse
+    one cache of lower-layer states for every fold).
+    """
     import copy
 
     import torch
@@ -130,20 +134,22 @@ def fit_fused(
     head = build_head(bottom.model.config.hidden_size, n_feat, head_hidden)
     params = [p for _, w in wrappers for p in (w.A, w.B)] + list(head.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
-    n = len(y_train)
+    ids_all = np.arange(len(y_train)) if train_ids is None else np.asarray(train_ids)
+    n = len(ids_all)
     steps = epochs * math.ceil(n / batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
-    pos_weight = torch.tensor((y_train == 0).sum() / max(1, (y_train == 1).sum()), dtype=torch.float32)
+    y_sel = y_train[ids_all]
+    pos_weight = torch.tensor((y_sel == 0).sum() / max(1, (y_sel == 1).sum()), dtype=torch.float32)
     lossf = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
     rng = np.random.default_rng(seed)
-    Zt = torch.from_numpy(Z_train.astype(np.float32)) if use_features else torch.zeros((n, n_feat))
+    Zt = torch.from_numpy(Z_train.astype(np.float32)) if use_features else torch.zeros((len(y_train), n_feat))
     yt = torch.from_numpy(y_train.astype(np.float32))
     layers.train()
     head.train()
     t0 = time.time()
     step = 0
     for epoch in range(epochs):
-        perm = rng.permutation(n)
+        perm = ids_all[rng.permutation(n)]
         total = 0.0
         for s in range(0, n, batch_size):
             idx = perm[s : s + batch_size].tolist()
@@ -168,13 +174,15 @@ def fit_fused(
 
 
 def predict_logits(bottom, layers, head, cache, Z: np.ndarray, *, use_text=True, use_features=True,
-                   batch_size: int = 64) -> np.ndarray:
+                   batch_size: int = 64, doc_ids: np.ndarray | None = None) -> np.ndarray:
+    """Logits for the cached documents (all, or ``doc_ids`` in that order)."""
     import torch
 
+    wanted = list(range(cache["n_docs"])) if doc_ids is None else [int(i) for i in doc_ids]
     out = []
     with torch.inference_mode():
-        for s in range(0, cache["n_docs"], batch_size):
-            ids = list(range(s, min(cache["n_docs"], s + batch_size)))
+        for s in range(0, len(wanted), batch_size):
+            ids = wanted[s : s + batch_size]
             h = (doc_vectors(bottom, layers, cache, ids, train=False) if use_text
                  else torch.zeros((len(ids), bottom.model.config.hidden_size)))
             z = torch.from_numpy(Z[ids].astype(np.float32)) if use_features else torch.zeros((len(ids), Z.shape[1]))

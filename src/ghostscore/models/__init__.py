@@ -31,7 +31,9 @@ class ModelProvider:
                 if self._encoder is None:
                     from .encoder import SentenceEncoder
 
-                    self._encoder = SentenceEncoder.load(device=self.device, threads=self.threads)
+                    self._encoder = SentenceEncoder.load(
+                        device=self.device, threads=self.threads, cache_dir=self.cache_dir
+                    )
         return self._encoder
 
     def language_model(self) -> Any:
