@@ -32,7 +32,7 @@ import pandas as pd
 
 from ghostscore import metrics
 from ghostscore.data import is_instruction_tuned, load_labeled, stratified_sample
-from ghostscore.evaluate import _jsonable, per_group_table
+from ghostscore.evaluate import _jsonable, human_reference, per_group_table
 from ghostscore.featurecache import FeatureCache
 from ghostscore.features import available, build_extractors
 from ghostscore.models import ModelProvider
@@ -130,8 +130,8 @@ def protocol_logo(F, frames, names, extractors, C):
             continue
         tm = ~((tr.y == 1) & (tr.generator == gen)).to_numpy()
         vm = ~((va.y == 1) & (va.generator == gen)).to_numpy()
-        datasets = te[(te.y == 1) & (te.generator == gen)].dataset.unique()
-        em = (((te.y == 1) & (te.generator == gen)) | ((te.y == 0) & te.dataset.isin(datasets))).to_numpy()
+        gm = (te.y == 1) & (te.generator == gen)
+        em = (gm | human_reference(te, te[gm])).to_numpy()
         model, p, sub = fit_eval(F, frames, names, extractors, C=C, train_mask=tm, val_mask=vm, test_mask=em)
         thr = model.operating_point.threshold()
         out[gen] = {"auroc": metrics.auroc(sub.y, p), "tpr_at_1fpr": metrics.tpr_at_fpr(sub.y, p, 0.01),
@@ -168,8 +168,8 @@ def protocol_zeroshot(F, frames, names):
         col = sign * F["test"][n].fillna(F["train"][n].mean()).to_numpy()
         per_gen = {}
         for gen in te[te.y == 1].generator.value_counts().index:
-            datasets = te[(te.y == 1) & (te.generator == gen)].dataset.unique()
-            m = (((te.y == 1) & (te.generator == gen)) | ((te.y == 0) & te.dataset.isin(datasets))).to_numpy()
+            gm = (te.y == 1) & (te.generator == gen)
+            m = (gm | human_reference(te, te[gm])).to_numpy()
             if (te.y[m] == 1).sum() >= MIN_GEN_TEST:
                 per_gen[gen] = metrics.auroc(te.y[m], col[m])
         inst = [v for g, v in per_gen.items() if is_instruction_tuned(g)]
@@ -302,6 +302,7 @@ def main(argv=None) -> None:
     ap.add_argument("--cache-dir", default=None)
     ap.add_argument("--protocols", default="test,ablation,logo,lodo,zeroshot,shortcut")
     ap.add_argument("--label", default=None)
+    ap.add_argument("--shortcut-n", type=int, default=120, help="human test texts in the shortcut protocol")
     ap.add_argument("--out", default="runs/bench")
     args = ap.parse_args(argv)
     extractors = [e.strip() for e in args.extractors.split(",") if e.strip()]
@@ -333,7 +334,8 @@ def main(argv=None) -> None:
     if "curve" in protos:
         res["curve"] = protocol_curve(F, frames, names, extractors, args.C, args)
     if "shortcut" in protos and model is not None:
-        res["shortcut"] = protocol_shortcut(model, frames, extractors, args.cache_dir, seed=args.seed)
+        res["shortcut"] = protocol_shortcut(model, frames, extractors, args.cache_dir, n=args.shortcut_n,
+                                            seed=args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(_jsonable(res), indent=1))

@@ -23,7 +23,7 @@ import numpy as np
 from ghostscore import metrics
 from ghostscore.data import is_instruction_tuned
 from ghostscore.document import Document
-from ghostscore.evaluate import _jsonable, per_group_table
+from ghostscore.evaluate import _jsonable, human_reference, per_group_table
 from ghostscore.fused_train import FrozenBottom, export_fused, fit_fused, fused_card, predict_logits
 from ghostscore.train import calibrate_logits, feature_ranges, fit_linear, model_feature_names
 
@@ -118,8 +118,7 @@ def main(argv=None) -> None:
             gm = (te.y == 1) & (te.generator == gen)
             if gm.sum() < 10:
                 continue
-            datasets = te[gm].dataset.unique()
-            emask = (gm | ((te.y == 0) & te.dataset.isin(datasets))).to_numpy()
+            emask = (gm | human_reference(te, te[gm])).to_numpy()
             tmask = ~((tr.y == 1) & (tr.generator == gen)).to_numpy()
             vmask = ~((va.y == 1) & (va.generator == gen)).to_numpy()
             pg, opg, _ = run(variant, tmask, vmask, emask, args.logo_epochs)

@@ -37,14 +37,23 @@ class EvalConfig:
     english_only: bool = True
 
 
+def human_reference(df: pd.DataFrame, machine: pd.DataFrame) -> pd.Series:
+    """Mask of the human rows to compare a machine subset with: same datasets, or, for a machine-only
+    dataset (modern-llm), the human rows of the same domains."""
+    humans = df.y == 0
+    same = humans & df.dataset.isin(machine.dataset.unique())
+    if same.any():
+        return same
+    return humans & df.domain.isin(machine.domain.unique())
+
+
 def per_group_table(df: pd.DataFrame, p: np.ndarray, threshold: float) -> dict[str, dict[str, Any]]:
     """AUROC per generator (its machine texts vs the human texts of the same datasets), and per
     domain / dataset / attack; plus the human false-positive rate at the verdict threshold per domain."""
     df = df.assign(p=p)
     out: dict[str, dict[str, Any]] = {"generator": {}, "domain": {}, "dataset": {}, "attack": {}}
-    humans = df[df.y == 0]
     for gen, sub in df[df.y == 1].groupby(df["generator"].fillna("unknown")):
-        h = humans[humans.dataset.isin(sub.dataset.unique())]
+        h = df[human_reference(df, sub)]
         both = pd.concat([sub, h])
         out["generator"][gen] = {
             "auroc": metrics.auroc(both.y, both.p), "n_machine": len(sub), "n_human": len(h),
@@ -59,7 +68,7 @@ def per_group_table(df: pd.DataFrame, p: np.ndarray, threshold: float) -> dict[s
                 "tpr_at_threshold": float(np.mean(sub[sub.y == 1].p >= threshold)) if sub.y.sum() else math.nan,
             }
     for att, sub in df[df.y == 1].groupby(df["attack"].fillna("none")):
-        h = humans[humans.dataset.isin(sub.dataset.unique())]
+        h = df[human_reference(df, sub)]
         both = pd.concat([sub, h])
         out["attack"][att] = {"auroc": metrics.auroc(both.y, both.p), "n_machine": len(sub),
                               "tpr_at_threshold": float(np.mean(sub.p >= threshold))}

@@ -27,9 +27,10 @@ from .models import ModelProvider
 FEATURE_EXTRACTORS = ("redundancy", "phrasing", "bio", "style")
 LM_EXTRACTORS = ("lm",)
 # Length and raw counts track how a corpus was cut, not who wrote it.
+# Counts grow with length; shares and densities carry the same evidence without the length cue.
 EXCLUDED_FEATURES = frozenset(
-    {"lm_token_count", "lm_n_tokens", "style_n_sentences", "style_n_words", "redundancy_n_sentences",
-     "phrasing_n_words", "bio_present"}
+    {"lm_tokens", "lm_fdg_crit", "style_sentence_count", "redundancy_restated_count", "redundancy_near_duplicate_pairs",
+     "phrasing_stock_distinct", "bio_present"}
 )
 
 
