@@ -159,6 +159,7 @@ def train(
     text_field: str = typer.Option("text", help="Text column."),
     no_lm: bool = typer.Option(False, "--no-lm", help="Train without language-model features."),
     max_per_stratum: int = typer.Option(None, help="Subsample cap per stratum (source x generator x label)."),
+    human_factor: float = typer.Option(5.0, help="Human strata get this many times the cap."),
     seed: int = typer.Option(0, help="Random seed."),
     cache_dir: Path = typer.Option(None, help="Feature cache directory."),
 ) -> None:
@@ -170,7 +171,7 @@ def train(
             TrainConfig(
                 data=[str(p) for p in data], out=str(out), kind=kind, label_field=label_field,
                 positive=positive, negative=negative, text_field=text_field, use_lm=not no_lm,
-                max_per_stratum=max_per_stratum, seed=seed,
+                max_per_stratum=max_per_stratum, human_factor=human_factor, seed=seed,
                 cache_dir=str(cache_dir) if cache_dir else None,
             )
         )

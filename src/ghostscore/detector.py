@@ -192,10 +192,19 @@ class Detector:
 
 
 def _rank_evidence(fs: FeatureSet, contributions: dict[str, float]) -> list:
-    """Sort evidence by weight, boosting extractors whose features pushed this score towards 'ai'."""
+    """Rank evidence by weight, boosted where the extractor's features pushed this score towards 'ai'.
+
+    The strongest item of each kind comes first (a moderator should see the bio slot, the restated
+    claim and the stock phrasing at a glance, not nine variations of one finding), then the rest.
+    """
     push: dict[str, float] = {}
-    registry = available()
-    for name, cls in registry.items():
+    for name, cls in available().items():
         push[name] = sum(max(0.0, contributions.get(f, 0.0)) for f in cls.feature_names)
     top = max(push.values(), default=0.0) or 1.0
-    return sorted(fs.evidence, key=lambda e: -(e.weight * (0.5 + 0.5 * push.get(e.extractor, 0.0) / top)))
+    ranked = sorted(fs.evidence, key=lambda e: -(e.weight * (0.5 + 0.5 * push.get(e.extractor, 0.0) / top)))
+    seen: set[str] = set()
+    first, rest = [], []
+    for e in ranked:
+        (rest if e.kind in seen else first).append(e)
+        seen.add(e.kind)
+    return first + rest

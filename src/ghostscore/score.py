@@ -66,7 +66,8 @@ class Score:
             raise ValueError(f"ai_probability must lie in [0, 1], got {self.ai_probability}")
 
     def top_evidence(self, n: int = 5) -> list[Evidence]:
-        return sorted(self.evidence, key=lambda e: -e.weight)[:n]
+        """The first ``n`` items of the evidence list, which the Detector has already ranked."""
+        return self.evidence[:n]
 
     def to_dict(self) -> dict[str, Any]:
         return _clean(
@@ -79,7 +80,7 @@ class Score:
                 "uncertain_band": list(self.uncertain_band) if self.uncertain_band else None,
                 "features": dict(self.features),
                 "contributions": dict(self.contributions),
-                "evidence": [e.to_dict() for e in self.top_evidence(len(self.evidence))],
+                "evidence": [e.to_dict() for e in self.evidence],
                 "sentence_scores": list(self.sentence_scores),
             }
         )

@@ -46,6 +46,7 @@ class TrainConfig:
     use_lm: bool = True
     max_per_stratum: int | None = None
     base_model_factor: float = 0.5
+    human_factor: float = 5.0
     seed: int = 0
     cache_dir: str | None = None
     C: float | None = None
@@ -181,7 +182,7 @@ def prepare(cfg: TrainConfig) -> pd.DataFrame:
     for split in ("train", "validation"):
         sub = df[df["split"] == split]
         parts.append(stratified_sample(sub, max_per_stratum=cfg.max_per_stratum, seed=cfg.seed,
-                                       base_model_factor=cfg.base_model_factor))
+                                       base_model_factor=cfg.base_model_factor, human_factor=cfg.human_factor))
     return pd.concat(parts)
 
 
@@ -249,8 +250,10 @@ def model_card(model: LinearModel) -> str:
         "## Data",
         f"Trained on {model.meta.get('n_train')} texts (train split), calibrated on "
         f"{model.meta.get('n_validation')} (validation split) of: {', '.join(cfg.get('data', []))}.",
-        f"Subsample: at most {cfg.get('max_per_stratum')} texts per dataset x generator x attack x label "
-        f"stratum (base-model generators x{cfg.get('base_model_factor')}); English only; seed {cfg.get('seed')}.",
+        f"Subsample: at most {cfg.get('max_per_stratum')} texts per "
+        f"dataset x domain x generator x attack x label stratum (base-model generators "
+        f"x{cfg.get('base_model_factor')}, human strata x{cfg.get('human_factor')}); English only; "
+        f"seed {cfg.get('seed')}.",
         "",
         "## Operating point",
         f"`ai` when P(machine) >= {hi:.3f}: at most {op.fpr:.1%} of validation human texts score that high."

@@ -31,6 +31,10 @@ MIN_SENTENCE_WORDS = 4  # shorter sentences ("He agreed.") match everything and 
 RESTATE_THRESHOLD = 0.75  # cosine at which a sentence counts as restating an earlier one
 PAIR_THRESHOLDS = (0.6, 0.75)
 NEAR_DUPLICATE = 0.9
+# Evidence uses a looser rule than the restated_* features (which stay as trained): a pair whose
+# embeddings are fairly close AND that shares content words is a restated claim a reader can check.
+EVIDENCE_COSINE = 0.6
+EVIDENCE_LEX = 0.25
 EDGE_SHARE = 0.2  # opening / closing = first / last 20% of sentences
 MAX_EVIDENCE = 12
 MATTR_WINDOW = 50
@@ -249,7 +253,7 @@ class RedundancyExtractor(Extractor):
             restated = best_prev_sim >= RESTATE_THRESHOLD
             values["redundancy_restated_count"] = float(restated.sum())
             values["redundancy_restated_share"] = float(restated.mean())
-            evidence = self._restatement_evidence(doc, view, sel, best_prev, best_prev_sim)
+            evidence = self._restatement_evidence(doc, view, sel, sim, lex @ lex.T)
             values["redundancy_para_close_open"] = self._para_close_open(view, sel, sim)
             extra["redundancy_best_previous"] = [
                 {
@@ -262,20 +266,31 @@ class RedundancyExtractor(Extractor):
         return FeatureSet(values, evidence, extra)
 
     def _restatement_evidence(
-        self, doc: Document, view: FlatView, sel: list[int], best_prev: np.ndarray, best_sim: np.ndarray,
+        self, doc: Document, view: FlatView, sel: list[int], sim: np.ndarray, lex: np.ndarray,
     ) -> list[Evidence]:
-        order = [j for j in np.argsort(-best_sim) if best_sim[j] >= RESTATE_THRESHOLD][:MAX_EVIDENCE]
+        """For each sentence, its best earlier match if it restates it: cosine >= RESTATE_THRESHOLD, or
+        cosine >= EVIDENCE_COSINE with shared content words (lexical cosine >= EVIDENCE_LEX)."""
+        m = len(sel)
+        candidates = []
+        for j in range(1, m):
+            prev = np.arange(j)
+            close = sim[j, prev] >= EVIDENCE_COSINE
+            ok = (sim[j, prev] >= RESTATE_THRESHOLD) | (close & (lex[j, prev] >= EVIDENCE_LEX))
+            if not ok.any():
+                continue
+            k = int(prev[ok][np.argmax(sim[j, prev][ok])])
+            candidates.append((float(sim[j, k]) + 0.5 * float(lex[j, k]), j, k))
         items = []
-        for j in order:
-            later, earlier = sel[int(j) + 1], sel[int(best_prev[j])]
-            cos = float(best_sim[j])
+        for score, j, k in sorted(candidates, reverse=True)[:MAX_EVIDENCE]:
+            later, earlier = sel[j], sel[k]
+            cos = float(sim[j, k])
             start, end = view.doc_spans[later]
             kind_word = "repeats" if cos >= NEAR_DUPLICATE else "restates"
             items.append(
                 self.evidence(
                     doc, start, end, "restatement",
-                    f"{kind_word} sentence {earlier + 1} (cosine {cos:.2f})",
-                    weight=0.3 + 0.7 * (cos - RESTATE_THRESHOLD) / (1 - RESTATE_THRESHOLD),
+                    f"{kind_word} sentence {earlier + 1} (cosine {cos:.2f}, shared words {float(lex[j, k]):.2f})",
+                    weight=min(1.0, 0.35 + 0.6 * (score - EVIDENCE_COSINE) / (1.5 - EVIDENCE_COSINE)),
                     related=[view.doc_spans[earlier]],
                 )
             )
