@@ -27,10 +27,11 @@ from .models import ModelProvider
 FEATURE_EXTRACTORS = ("redundancy", "phrasing", "bio", "style")
 LM_EXTRACTORS = ("lm",)
 # Length and raw counts track how a corpus was cut, not who wrote it.
-# Counts grow with length; shares and densities carry the same evidence without the length cue.
+# Counts grow with length, and zlib's ratio falls with it; shares and densities carry the same evidence
+# without the length cue (BENCHMARKS.md: the "cut" shortcut row).
 EXCLUDED_FEATURES = frozenset(
-    {"lm_tokens", "lm_fdg_crit", "style_sentence_count", "redundancy_restated_count", "redundancy_near_duplicate_pairs",
-     "phrasing_stock_distinct", "bio_present"}
+    {"lm_tokens", "lm_fdg_crit", "redundancy_zlib_ratio", "style_sentence_count", "redundancy_restated_count",
+     "redundancy_near_duplicate_pairs", "phrasing_stock_distinct", "bio_present"}
 )
 
 
