@@ -129,7 +129,7 @@ def stratified_sample(
     """
     if not max_per_stratum:
         return df
-    keys = [df[c].fillna("-").astype(str) for c in strata]
+    keys = [df[c].fillna("-").astype(str) if c in df.columns else pd.Series("-", index=df.index) for c in strata]
     stratum = keys[0].str.cat(keys[1:], sep="|")
     rng = np.random.default_rng(seed)
     order = pd.Series(rng.random(len(df)), index=df.index)
@@ -137,7 +137,7 @@ def stratified_sample(
     for _, idx in stratum.groupby(stratum).groups.items():
         sub = df.loc[idx]
         cap = max_per_stratum
-        gen = sub["generator"].iloc[0]
+        gen = sub["generator"].iloc[0] if "generator" in sub.columns else None
         if sub["y"].iloc[0] == 1 and not is_instruction_tuned(gen):
             cap = max(1, int(round(max_per_stratum * base_model_factor)))
         elif sub["y"].iloc[0] == 0:
