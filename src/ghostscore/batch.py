@@ -75,6 +75,7 @@ class BatchOptions:
     output_format: str | None = None
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES  # a chunk also ends here: huge records stay bounded
+    explain: bool = False  # also run evidence-only extractors the model does not use (restatements: slower)
     detector: Any = None
 
     def __post_init__(self) -> None:
@@ -192,7 +193,8 @@ def load_detector(opts: BatchOptions) -> Any:
         return opts.detector
     from .detector import Detector
 
-    return Detector.load(opts.model, use_lm=opts.use_lm, fpr=opts.fpr, max_chars=opts.max_chars)
+    return Detector.load(opts.model, use_lm=opts.use_lm, fpr=opts.fpr, max_chars=opts.max_chars,
+                         explain=opts.explain)
 
 
 def _init_worker(spec: dict[str, Any]) -> None:
@@ -204,7 +206,7 @@ def _init_worker(spec: dict[str, Any]) -> None:
 
         _WORKER_DETECTOR = Detector.load(
             spec["model"], use_lm=spec["use_lm"], fpr=spec["fpr"], max_chars=spec["max_chars"],
-            threads=spec["threads"],
+            threads=spec["threads"], explain=spec.get("explain", False),
         )
 
 
@@ -872,7 +874,7 @@ def _scored_chunks(
             yield chunk, _score_chunk_local(detector, chunk, opts.batch_size)
         return
     spec = {"detector": opts.detector, "model": opts.model, "use_lm": opts.use_lm, "fpr": opts.fpr,
-            "max_chars": opts.max_chars,
+            "max_chars": opts.max_chars, "explain": opts.explain,
             "threads": max(1, (os.cpu_count() or 1) // opts.workers)}  # N workers must not each take all cores
     ctx = multiprocessing.get_context("spawn")  # fork after threads (tqdm, BLAS, torch) can deadlock
     pending: deque[tuple[Chunk, cf.Future]] = deque()

@@ -85,6 +85,7 @@ def batch(
     resume: bool = typer.Option(False, help="Continue an interrupted run from its output file."),
     max_chars: int = typer.Option(200_000, help="Records with longer texts get an error, not a score."),
     progress: bool = typer.Option(None, help="Progress bar (default: when stderr is a terminal)."),
+    explain: bool = typer.Option(False, help="Also find restated claims when the model does not need them."),
 ) -> None:
     """Score every record of a file; never stops on a bad record and never drops one."""
     from .batch import BatchOptions, run_batch
@@ -94,7 +95,7 @@ def batch(
             BatchOptions(
                 input=input, output=output, text_field=text_field, id_field=id_field, model=model,
                 use_lm=not no_lm, fpr=fpr, batch_size=batch_size, chunk_size=chunk_size, workers=workers,
-                resume=resume, max_chars=max_chars,
+                resume=resume, max_chars=max_chars, explain=explain,
                 progress=sys.stderr.isatty() if progress is None else progress,
             )
         )
@@ -158,6 +159,7 @@ def train(
     negative: str = typer.Option("human", help="Label value meaning human-written."),
     text_field: str = typer.Option("text", help="Text column."),
     no_lm: bool = typer.Option(False, "--no-lm", help="Train without language-model features."),
+    extractors: str = typer.Option(None, help="Comma-separated extractors feeding the model (default: all)."),
     max_per_stratum: int = typer.Option(None, help="Subsample cap per stratum (source x generator x label)."),
     human_factor: float = typer.Option(5.0, help="Human strata get this many times the cap."),
     seed: int = typer.Option(0, help="Random seed."),
@@ -172,6 +174,7 @@ def train(
                 data=[str(p) for p in data], out=str(out), kind=kind, label_field=label_field,
                 positive=positive, negative=negative, text_field=text_field, use_lm=not no_lm,
                 max_per_stratum=max_per_stratum, human_factor=human_factor, seed=seed,
+                extractors=[e.strip() for e in extractors.split(",") if e.strip()] if extractors else [],
                 cache_dir=str(cache_dir) if cache_dir else None,
             )
         )

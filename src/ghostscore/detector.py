@@ -20,6 +20,10 @@ from .models import ModelProvider
 from .score import Score
 
 PACKAGED_MODELS = ("default", "features-only")
+# Extractors run for their evidence even when the model does not read their features. The cheap ones
+# always run; MiniLM restatements and style only with ``explain=True`` (interactive use, reports).
+CHEAP_EVIDENCE = ("bio", "phrasing")
+EXPLAIN_EVIDENCE = ("bio", "phrasing", "redundancy", "style")
 
 
 def packaged_model_dir(name: str) -> Path:
@@ -47,7 +51,7 @@ class Detector:
 
     def __init__(
         self, model: Any, *, provider: ModelProvider | None = None, fpr: float | None = None,
-        max_chars: int = DEFAULT_MAX_CHARS, min_words: int = MIN_WORDS,
+        max_chars: int = DEFAULT_MAX_CHARS, min_words: int = MIN_WORDS, explain: bool = True,
     ) -> None:
         self.model = model
         self.provider = provider or ModelProvider()
@@ -67,8 +71,7 @@ class Detector:
                 "emit: the model was trained with another feature set; retrain or upgrade ghostscore"
             )
         names = list(model.extractors)
-        # Evidence-only extractors are cheap and always useful to a reader.
-        for extra in ("bio",):
+        for extra in EXPLAIN_EVIDENCE if explain else CHEAP_EVIDENCE:
             if extra in registry and extra not in names:
                 names.append(extra)
         self.extractors = build_extractors(names, models=self.provider)
@@ -79,15 +82,19 @@ class Detector:
     def load(
         cls, model: str | Path | None = None, device: str = "cpu", *, use_lm: bool = True,
         fpr: float | None = None, cache_dir: str | Path | None = None, lm_backend: str = "auto",
-        threads: int | None = None, max_chars: int = DEFAULT_MAX_CHARS,
+        threads: int | None = None, max_chars: int = DEFAULT_MAX_CHARS, explain: bool = True,
     ) -> Detector:
-        """Load a packaged or saved model once; ``use_lm=False`` picks the fast features-only model."""
+        """Load a packaged or saved model once; ``use_lm=False`` picks the fast features-only model.
+
+        ``explain=False`` skips evidence-only extractors that cost model time (MiniLM restatements when
+        the model does not use them): what batch jobs want.
+        """
         path = resolve_model(model, use_lm=use_lm)
         provider = ModelProvider(cache_dir=cache_dir, device=device, lm_backend=lm_backend, threads=threads)
         clf = load_model(path)
         if hasattr(clf, "attach"):
             clf.attach(provider)
-        return cls(clf, provider=provider, fpr=fpr, max_chars=max_chars)
+        return cls(clf, provider=provider, fpr=fpr, max_chars=max_chars, explain=explain)
 
     # ---------------------------------------------------------------- pipeline steps
     def preprocess(self, item: str | Document, *, format: str | None = None) -> Document:
