@@ -30,6 +30,7 @@ def main(argv=None) -> None:
     ap.add_argument("--min-words", type=int, default=150)
     ap.add_argument("--max-words", type=int, default=800)
     ap.add_argument("--no-lm", action="store_true")
+    ap.add_argument("--explain", action="store_true", help="also run MiniLM restatement evidence")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
@@ -43,12 +44,13 @@ def main(argv=None) -> None:
         inp.write_text("\n".join(json.dumps({"id": r.id, "text": r.text}) for r in df.itertuples()) + "\n")
         out = Path(tmp) / "out.jsonl"
         cmd = [str(Path(sys.executable).with_name("ghostscore")), "batch", str(inp), "-o", str(out),
-               "--workers", str(args.workers), "--no-progress"] + (["--no-lm"] if args.no_lm else [])
+               "--workers", str(args.workers), "--no-progress"] + (["--no-lm"] if args.no_lm else []) + (
+            ["--explain"] if args.explain else [])
         # the model load is measured on its own: score one record first
         one = Path(tmp) / "one.jsonl"
         one.write_text(inp.read_text().splitlines()[0] + "\n")
         t0 = time.time()
-        subprocess.run(cmd[:2] + [str(one), "-o", str(Path(tmp) / "one.out")] + cmd[5:], check=True,
+        subprocess.run(cmd[:2] + [str(one), "-o", str(Path(tmp) / "one_out.jsonl")] + cmd[5:], check=True,
                        capture_output=True)
         load_s = time.time() - t0
         t0 = time.time()
@@ -58,7 +60,7 @@ def main(argv=None) -> None:
     rate = len(df) / max(1e-9, total - load_s)
     print(json.dumps({
         "texts": len(df), "outputs": n_out, "median_words": int(words.loc[df.index].median()),
-        "no_lm": args.no_lm, "workers": args.workers, "wall_s": round(total, 1),
+        "no_lm": args.no_lm, "explain": args.explain, "workers": args.workers, "wall_s": round(total, 1),
         "one_record_run_s (load + 1 text)": round(load_s, 1),
         "texts_per_s_excluding_load": round(rate, 2), "texts_per_s_including_load": round(len(df) / total, 2),
         "cpus": os.cpu_count(), "summary": proc.stderr.strip().splitlines()[-3:],

@@ -302,9 +302,12 @@ def main(argv=None) -> None:
     ap.add_argument("--cache-dir", default=None)
     ap.add_argument("--protocols", default="test,ablation,logo,lodo,zeroshot,shortcut")
     ap.add_argument("--label", default=None)
+    ap.add_argument("--min-gen-test", type=int, default=15, help="held-out generators need this many test texts")
     ap.add_argument("--shortcut-n", type=int, default=120, help="human test texts in the shortcut protocol")
     ap.add_argument("--out", default="runs/bench")
     args = ap.parse_args(argv)
+    global MIN_GEN_TEST
+    MIN_GEN_TEST = args.min_gen_test
     extractors = [e.strip() for e in args.extractors.split(",") if e.strip()]
     names = model_feature_names(extractors)
     frames = load_splits(args)
