@@ -56,7 +56,7 @@ def test_wrong_encoding(tmp_path) -> None:
 def test_json_output_on_example_names_bio_and_slot() -> None:
     r = runner.invoke(app, ["score", str(EXAMPLE), "--no-lm", "--json"])
     assert r.exit_code == 0, r.output
-    data = json.loads(r.output)
+    data = json.loads(r.stdout)
     assert data["verdict"] in {"ai", "human", "uncertain"}
     assert 0.0 <= data["ai_probability"] <= 1.0
     kinds = {e["kind"] for e in data["evidence"]}
@@ -76,7 +76,7 @@ def test_short_text_is_unsupported(tmp_path) -> None:
     p.write_text("Just a few words here.")
     r = runner.invoke(app, ["score", str(p), "--no-lm", "--json"])
     assert r.exit_code == 0
-    data = json.loads(r.output)
+    data = json.loads(r.stdout)
     assert data["verdict"] == "unsupported" and data["ai_probability"] is None
     assert any("too short" in x for x in data["reasons"])
 
@@ -85,6 +85,6 @@ def test_short_text_is_unsupported(tmp_path) -> None:
 def test_default_model_with_language_model() -> None:
     r = runner.invoke(app, ["score", str(EXAMPLE), "--json"])
     assert r.exit_code == 0, r.output
-    data = json.loads(r.output)
+    data = json.loads(r.stdout)
     assert any(k.startswith("lm_") for k in data["features"])
     assert data["verdict"] in {"ai", "human", "uncertain"}
