@@ -74,3 +74,12 @@ def test_model_with_unknown_features_is_a_clear_error(tmp_path) -> None:
     (dst / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ModelError, match="retrain"):
         Detector.load(str(dst))
+
+
+@pytest.mark.models
+def test_packaged_fused_model_scores_with_evidence() -> None:
+    det = Detector.load("fused")
+    s = det.score(EXAMPLE)
+    assert s.model == "fused" and s.ai_probability is not None
+    assert det.score(HUMAN).ai_probability < s.ai_probability
+    assert set(det.model.contributions(det.model.vectorize(s.features))) == set(det.model.feature_names)
