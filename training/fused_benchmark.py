@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ghostscore import metrics
+from ghostscore.classifier import fit_scaler, standardize
 from ghostscore.data import is_instruction_tuned
 from ghostscore.document import Document
 from ghostscore.evaluate import _jsonable, human_reference, per_group_table
@@ -59,11 +60,8 @@ def main(argv=None) -> None:
     F = featurize(frames, extractors, args.cache_dir)
     tr, va, te = frames["train"], frames["validation"], frames["test"]
     X = {s: F[s].reindex(columns=names).to_numpy(float) for s in F}
-    mean = np.nanmean(X["train"], axis=0)
-    std = np.nanstd(X["train"], axis=0)
-    mean = np.where(np.isfinite(mean), mean, 0.0)
-    std = np.where(np.isfinite(std) & (std > 1e-9), std, 1.0)
-    Z = {s: np.clip(np.nan_to_num((X[s] - mean) / std, nan=0.0), -6, 6) for s in X}
+    mean, std = fit_scaler(X["train"])
+    Z = {s: standardize(X[s], mean, std) for s in X}
     y = {"train": tr.y.to_numpy(), "validation": va.y.to_numpy(), "test": te.y.to_numpy()}
     variants = args.variants.split(",")
     bottom = caches = None

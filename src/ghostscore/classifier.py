@@ -30,6 +30,21 @@ def sigmoid(x: np.ndarray | float) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -40, 40)))
 
 
+def fit_scaler(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std of training rows, ignoring NaN; constant or empty columns get scale 1."""
+    mean = np.nanmean(X, axis=0)
+    std = np.nanstd(X, axis=0)
+    mean = np.where(np.isfinite(mean), mean, 0.0)
+    std = np.where(np.isfinite(std) & (std > 1e-9), std, 1.0)
+    return mean, std
+
+
+def standardize(X: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """z-scores clipped to [-6, 6]; missing values (NaN) sit at the training mean: no evidence either way."""
+    Z = (np.asarray(X, dtype=np.float64) - mean) / scale
+    return np.clip(np.where(np.isfinite(Z), Z, 0.0), -6.0, 6.0)
+
+
 @dataclass
 class OperatingPoint:
     """Maps calibrated probabilities of validation human texts to thresholds for a chosen FPR."""
@@ -87,11 +102,7 @@ class LinearModel:
     type = "linear"
 
     def standardize(self, X: np.ndarray) -> np.ndarray:
-        X = np.asarray(X, dtype=np.float64)
-        Z = (X - self.mean) / self.scale
-        # Missing values (NaN) sit at the training mean: no evidence either way.
-        Z = np.where(np.isfinite(Z), Z, 0.0)
-        return np.clip(Z, -6.0, 6.0)
+        return standardize(X, self.mean, self.scale)
 
     def logit(self, X: np.ndarray) -> np.ndarray:
         return self.standardize(X) @ self.coef + self.bias

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-from .classifier import OperatingPoint, sigmoid
+from .classifier import OperatingPoint, sigmoid, standardize
 from .errors import ModelError
 
 LORA_TARGETS = ("attention.self.query", "attention.self.key", "attention.self.value",
@@ -229,8 +229,7 @@ class FusedModel:
 
     # ------------------------------------------------------------------ inference
     def standardize(self, X: np.ndarray) -> np.ndarray:
-        Z = (np.asarray(X, dtype=np.float64) - self.mean) / self.scale
-        return np.clip(np.where(np.isfinite(Z), Z, 0.0), -6.0, 6.0)
+        return standardize(X, self.mean, self.scale)
 
     def vectorize(self, values: dict[str, float]) -> np.ndarray:
         return np.array([values.get(n, math.nan) for n in self.feature_names], dtype=np.float64)

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from .classifier import fit_scaler
+from .classifier import standardize as standardize_features
 from .fused import ChunkEncoder, FusedModel, add_lora, build_head
 
 
@@ -240,14 +242,10 @@ def train_fused(cfg) -> Path:
         frames[split] = sub[ok].reset_index(drop=True)
         Fs[split] = F[ok].reindex(columns=names).to_numpy(float)
     Xt = Fs["train"]
-    mean = np.nanmean(Xt, axis=0)
-    std = np.nanstd(Xt, axis=0)
-    mean = np.where(np.isfinite(mean), mean, 0.0)
-    std = np.where(np.isfinite(std) & (std > 1e-9), std, 1.0)
+    mean, std = fit_scaler(Xt)
 
     def standardize(X):
-        Z = (X - mean) / std
-        return np.clip(np.where(np.isfinite(Z), Z, 0.0), -6, 6)
+        return standardize_features(X, mean, std)
 
     arch = {"tuned_layers": 2, "lora_rank": 8, "lora_alpha": 16.0, "head_hidden": 32, "max_len": 256,
             "max_chunks": 16, "train_chunks": 2}

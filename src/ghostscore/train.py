@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .classifier import DEFAULT_FPR, LinearModel, OperatingPoint, sigmoid
+from .classifier import DEFAULT_FPR, LinearModel, OperatingPoint, fit_scaler, sigmoid
 from .document import MIN_WORDS, Document
 from .errors import InputError
 from .featurecache import FeatureCache, text_key
@@ -124,10 +124,7 @@ def fit_linear(
     """Standardize (mean/std of training rows; NaN -> mean) and fit an L2 logistic regression."""
     from sklearn.linear_model import LogisticRegression
 
-    mean = np.nanmean(X, axis=0)
-    std = np.nanstd(X, axis=0)
-    mean = np.where(np.isfinite(mean), mean, 0.0)
-    std = np.where(np.isfinite(std) & (std > 1e-9), std, 1.0)
+    mean, std = fit_scaler(X)
     model = LinearModel(
         feature_names=list(feature_names), extractors=list(extractors), mean=mean, scale=std,
         coef=np.zeros(len(feature_names)), bias=0.0,
