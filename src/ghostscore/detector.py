@@ -63,8 +63,7 @@ class Detector:
         if missing:
             raise ModelError(f"model needs extractors {missing} that this ghostscore does not have")
         emitted = {f for n in model.extractors for f in registry[n].feature_names}
-        model_extra = getattr(model, "computed_features", set())
-        unknown = [f for f in model.feature_names if f not in emitted and f not in model_extra]
+        unknown = [f for f in model.feature_names if f not in emitted]
         if unknown:
             raise ModelError(
                 f"model expects features {unknown[:8]} that its extractors {model.extractors} do not "

@@ -416,7 +416,6 @@ def _paragraphs(norm: str, raw: str, offsets: list[int], *, markdown: bool) -> l
     """Split on blank lines (single newlines too, when they separate headings, list items or short lines)
     and assign regions: title, body, byline, bio, boilerplate."""
     spans: list[tuple[int, int]] = []
-    pos = 0
     for block in re.finditer(r"[^\n]+(?:\n[^\n]+)*", norm):
         lines = list(re.finditer(r"[^\n]+", block.group()))
         # A single newline inside a block is a paragraph break when lines look like separate units.
@@ -426,8 +425,6 @@ def _paragraphs(norm: str, raw: str, offsets: list[int], *, markdown: bool) -> l
                 spans.append((current_start, block.start() + a.end()))
                 current_start = block.start() + b.start()
         spans.append((current_start, block.start() + lines[-1].end()))
-        pos = block.end()
-    del pos
     paras: list[Paragraph] = []
     raw_heading_lines = set()
     if markdown:

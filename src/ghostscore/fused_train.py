@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from .classifier import fit_scaler
 from .classifier import standardize as standardize_features
@@ -269,16 +270,10 @@ def train_fused(cfg) -> Path:
     pv = 1 / (1 + np.exp(-(model.calibration[0] * lv + model.calibration[1])))
     model.metrics = {"validation": metrics.summary(yv, pv, model.operating_point.threshold())}
     model.meta = {"config": asdict(cfg), "n_train": int(len(yt)), "n_validation": int(len(yv)),
-                  "feature_ranges": feature_ranges(frames_features(Fs["train"], names), yt),
+                  "feature_ranges": feature_ranges(pd.DataFrame(Fs["train"], columns=names), yt),
                   "train_seconds": round(time.time() - t0, 1)}
     out = model.save(cfg.out, card=fused_card(model))
     return out
-
-
-def frames_features(X: np.ndarray, names: list[str]):
-    import pandas as pd
-
-    return pd.DataFrame(X, columns=names)
 
 
 def fused_card(model: FusedModel) -> str:

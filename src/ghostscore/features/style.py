@@ -113,6 +113,17 @@ def _cv(values: np.ndarray) -> float:
     return float(values.std() / values.mean())
 
 
+# Layout (paragraph breaks, headings, lists): reported, not used by the default classifiers.
+LAYOUT_FEATURES = (
+    "style_paragraph_count",
+    "style_paragraph_len_mean",
+    "style_paragraph_len_cv",
+    "style_single_sentence_paragraph_share",
+    "style_heading_count",
+    "style_list_item_count",
+)
+
+
 @register
 class StyleExtractor(Extractor):
     """Sentence rhythm, punctuation, readability and voice; pure Python, no models."""
@@ -145,24 +156,8 @@ class StyleExtractor(Extractor):
         "style_first_person_share",
         "style_second_person_share",
         "style_contraction_rate",
-        # layout (paragraph breaks, headings, lists): reported, not used by the default classifiers
-        "style_paragraph_count",
-        "style_paragraph_len_mean",
-        "style_paragraph_len_cv",
-        "style_single_sentence_paragraph_share",
-        "style_heading_count",
-        "style_list_item_count",
-    )
-    layout_dependent: ClassVar[frozenset[str]] = frozenset(
-        {
-            "style_paragraph_count",
-            "style_paragraph_len_mean",
-            "style_paragraph_len_cv",
-            "style_single_sentence_paragraph_share",
-            "style_heading_count",
-            "style_list_item_count",
-        }
-    )
+    ) + LAYOUT_FEATURES
+    layout_dependent: ClassVar[frozenset[str]] = frozenset(LAYOUT_FEATURES)
 
     def extract(self, doc: Document) -> FeatureSet:
         view = flat_view(doc)
