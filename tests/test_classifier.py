@@ -61,3 +61,22 @@ def test_mismatched_shapes_are_a_clear_error(tmp_path) -> None:
 def test_missing_model_dir(tmp_path) -> None:
     with pytest.raises(ModelError):
         load_model(tmp_path / "nope")
+
+
+def test_domain_guard_raises_threshold_to_hold_fpr_in_each_domain():
+    """Pooled 1% FPR can hide one domain at 5%; the per-domain guard holds 1% in that domain too."""
+    rng = np.random.default_rng(0)
+    news = rng.uniform(0.0, 0.3, 900)
+    reviews = rng.uniform(0.2, 0.6, 200)  # a domain whose humans score higher
+    probs = np.concatenate([news, reviews])
+    domains = ["news"] * len(news) + ["review"] * len(reviews)
+    pooled = OperatingPoint.from_scores(probs, fpr=0.01)
+    guarded = OperatingPoint.from_scores(probs, fpr=0.01, domains=domains)
+    assert set(guarded.domain_quantiles) == {"news", "review"}
+    assert np.mean(reviews >= pooled.threshold()) > 0.02
+    assert np.mean(reviews >= guarded.threshold()) <= 0.01
+    assert np.mean(probs >= guarded.threshold()) <= 0.01
+    # small domains are ignored (their 1% quantile is noise), and the guard survives a save/load
+    tiny = OperatingPoint.from_scores(probs, fpr=0.01, domains=["news"] * 1090 + ["poetry"] * 10)
+    assert set(tiny.domain_quantiles) == {"news"}
+    assert OperatingPoint.from_json(guarded.to_json()) == guarded

@@ -7,6 +7,12 @@ Operating point: ``human_quantiles`` stores the calibrated probabilities of vali
 1,000 quantiles, so the threshold for any false-positive rate (``fpr``) can be chosen at load time. The
 ``ai`` verdict needs p >= threshold(fpr); texts between threshold(fpr * uncertain_factor) and that
 threshold are ``uncertain``; below, ``human``.
+
+Per-domain guard: a threshold that holds 1% false positives on the pooled validation humans can still
+accuse 2-4% of one domain's writers. ``domain_quantiles`` keeps the same quantiles per validation
+domain (only domains with at least ``MIN_DOMAIN_HUMANS`` human texts, so one noisy domain cannot set the
+threshold), and the threshold is the highest of the pooled and per-domain ones: the stated FPR then holds
+in every domain the model was calibrated on, at the price of some recall.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from .errors import ModelError
 
 DEFAULT_FPR = 0.01
 UNCERTAIN_FACTOR = 5.0  # the uncertain band starts at the threshold for 5x the target FPR
+MIN_DOMAIN_HUMANS = 100  # fewer validation humans than this: the domain's 1% quantile is noise
 
 
 def sigmoid(x: np.ndarray | float) -> np.ndarray:
@@ -51,14 +58,20 @@ class OperatingPoint:
 
     human_quantiles: list[float]
     fpr: float = DEFAULT_FPR
+    domain_quantiles: dict[str, list[float]] = field(default_factory=dict)
+
+    @staticmethod
+    def _quantile_threshold(quantiles: list[float], fpr: float) -> float:
+        q = np.asarray(quantiles, dtype=float)
+        # threshold = (1 - fpr) quantile of human scores; nudge above so exactly fpr of humans exceed it
+        return float(min(1.0, np.interp(1.0 - fpr, np.linspace(0, 1, len(q)), q) + 1e-9))
 
     def threshold(self, fpr: float | None = None) -> float:
         fpr = self.fpr if fpr is None else fpr
         if not 0 < fpr < 1:
             raise ValueError(f"fpr must lie in (0, 1), got {fpr}")
-        q = np.asarray(self.human_quantiles, dtype=float)
-        # threshold = (1 - fpr) quantile of human scores; nudge above so exactly fpr of humans exceed it
-        return float(min(1.0, np.interp(1.0 - fpr, np.linspace(0, 1, len(q)), q) + 1e-9))
+        return max(self._quantile_threshold(q, fpr)
+                   for q in [self.human_quantiles, *self.domain_quantiles.values()])
 
     def band(self, fpr: float | None = None) -> tuple[float, float]:
         fpr = self.fpr if fpr is None else fpr
@@ -74,10 +87,36 @@ class OperatingPoint:
             return "uncertain"
         return "human"
 
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"fpr": self.fpr, "human_quantiles": self.human_quantiles}
+        if self.domain_quantiles:
+            out["domain_quantiles"] = self.domain_quantiles
+        return out
+
     @staticmethod
-    def from_scores(human_probs: np.ndarray, fpr: float = DEFAULT_FPR) -> OperatingPoint:
-        qs = np.quantile(np.asarray(human_probs, dtype=float), np.linspace(0, 1, 1001))
-        return OperatingPoint([float(x) for x in qs], fpr)
+    def from_json(op: dict[str, Any] | None) -> OperatingPoint | None:
+        if not op:
+            return None
+        return OperatingPoint(op["human_quantiles"], op["fpr"], dict(op.get("domain_quantiles") or {}))
+
+    @staticmethod
+    def from_scores(
+        human_probs: np.ndarray, fpr: float = DEFAULT_FPR, domains: Any = None,
+        min_domain_humans: int = MIN_DOMAIN_HUMANS,
+    ) -> OperatingPoint:
+        """Quantiles of validation human scores; with ``domains`` (one label per score), per domain too."""
+        grid = np.linspace(0, 1, 1001)
+        probs = np.asarray(human_probs, dtype=float)
+        per_domain: dict[str, list[float]] = {}
+        if domains is not None:
+            labels = np.asarray(domains, dtype=object)
+            if len(labels) != len(probs):
+                raise ValueError("domains must give one label per human score")
+            for d in sorted({str(x) for x in labels}):
+                m = labels.astype(str) == d
+                if m.sum() >= min_domain_humans:
+                    per_domain[d] = [float(x) for x in np.quantile(probs[m], grid)]
+        return OperatingPoint([float(x) for x in np.quantile(probs, grid)], fpr, per_domain)
 
 
 @dataclass
@@ -135,10 +174,7 @@ class LinearModel:
             "extractors": self.extractors,
             "bias": self.bias,
             "calibration": list(self.calibration),
-            "operating_point": (
-                {"fpr": self.operating_point.fpr, "human_quantiles": self.operating_point.human_quantiles}
-                if self.operating_point else None
-            ),
+            "operating_point": self.operating_point.to_json() if self.operating_point else None,
             "metrics": self.metrics,
             "meta": self.meta,
         }
@@ -161,7 +197,7 @@ class LinearModel:
             mean=tensors["mean"], scale=tensors["scale"], coef=tensors["coef"],
             bias=float(config["bias"]),
             calibration=tuple(config.get("calibration", (1.0, 0.0))),
-            operating_point=OperatingPoint(op["human_quantiles"], op["fpr"]) if op else None,
+            operating_point=OperatingPoint.from_json(op),
             metrics=config.get("metrics", {}),
             name=config.get("name", directory.name),
             meta=config.get("meta", {}),

@@ -188,7 +188,7 @@ class FusedModel:
             feature_names=names, extractors=list(config["extractors"]), mean=tensors["mean"],
             scale=tensors["scale"], tensors=tensors, config=config,
             calibration=tuple(config.get("calibration", (1.0, 0.0))),
-            operating_point=OperatingPoint(op["human_quantiles"], op["fpr"]) if op else None,
+            operating_point=OperatingPoint.from_json(op),
             metrics=config.get("metrics", {}), name=config.get("name", directory.name),
             meta=config.get("meta", {}),
         )
@@ -265,9 +265,7 @@ class FusedModel:
         config.update({
             "type": "fused", "name": self.name, "feature_names": self.feature_names,
             "extractors": self.extractors, "calibration": list(self.calibration),
-            "operating_point": ({"fpr": self.operating_point.fpr,
-                                 "human_quantiles": self.operating_point.human_quantiles}
-                                if self.operating_point else None),
+            "operating_point": self.operating_point.to_json() if self.operating_point else None,
             "metrics": self.metrics, "meta": self.meta,
         })
         (directory / "config.json").write_text(json.dumps(config, indent=1) + "\n")

@@ -266,7 +266,8 @@ def train_fused(cfg) -> Path:
     lv = predict_logits(bottom, layers, head, vc, standardize(Fs["validation"]))
     model = export_fused(name=Path(cfg.out).name, feature_names=names, extractors=extractor_names, mean=mean,
                          scale=std, bottom=bottom, head=head, wrappers=wrappers, arch=arch)
-    model.calibration, model.operating_point = calibrate_logits(lv, yv)
+    dv = frames["validation"]["domain"].to_numpy() if "domain" in frames["validation"].columns else None
+    model.calibration, model.operating_point = calibrate_logits(lv, yv, domains=dv)
     pv = 1 / (1 + np.exp(-(model.calibration[0] * lv + model.calibration[1])))
     model.metrics = {"validation": metrics.summary(yv, pv, model.operating_point.threshold())}
     model.meta = {"config": asdict(cfg), "n_train": int(len(yt)), "n_validation": int(len(yv)),

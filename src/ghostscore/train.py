@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -137,8 +138,9 @@ def fit_linear(
     return model
 
 
-def calibrate_logits(logits: np.ndarray, y: np.ndarray, *, fpr: float = DEFAULT_FPR):
-    """Platt scaling on validation logits, then the operating point from validation human texts."""
+def calibrate_logits(logits: np.ndarray, y: np.ndarray, *, fpr: float = DEFAULT_FPR, domains: Any = None):
+    """Platt scaling on validation logits, then the operating point from validation human texts
+    (pooled and, given ``domains`` per validation row, per domain: see ``OperatingPoint``)."""
     from sklearn.linear_model import LogisticRegression
 
     logits = np.asarray(logits, dtype=float)
@@ -146,11 +148,15 @@ def calibrate_logits(logits: np.ndarray, y: np.ndarray, *, fpr: float = DEFAULT_
     lr.fit(logits[:, None], y)
     calibration = (float(lr.coef_[0, 0]), float(lr.intercept_[0]))
     probs = sigmoid(calibration[0] * logits + calibration[1])
-    return calibration, OperatingPoint.from_scores(probs[np.asarray(y) == 0], fpr=fpr)
+    human = np.asarray(y) == 0
+    human_domains = None if domains is None else np.asarray(domains, dtype=object)[human]
+    return calibration, OperatingPoint.from_scores(probs[human], fpr=fpr, domains=human_domains)
 
 
-def calibrate(model: LinearModel, X_val: np.ndarray, y_val: np.ndarray, *, fpr: float = DEFAULT_FPR) -> None:
-    model.calibration, model.operating_point = calibrate_logits(model.logit(X_val), y_val, fpr=fpr)
+def calibrate(
+    model: LinearModel, X_val: np.ndarray, y_val: np.ndarray, *, fpr: float = DEFAULT_FPR, domains: Any = None,
+) -> None:
+    model.calibration, model.operating_point = calibrate_logits(model.logit(X_val), y_val, fpr=fpr, domains=domains)
 
 
 def feature_ranges(X: pd.DataFrame, y: np.ndarray) -> dict[str, dict[str, list[float]]]:
@@ -215,7 +221,8 @@ def train_model(cfg: TrainConfig) -> Path:
     yv = val["y"].to_numpy()[keep_v]
     C = cfg.C if cfg.C is not None else 0.1
     model = fit_linear(Xt, yt, feature_names=names, extractors=extractor_names, C=C, seed=cfg.seed)
-    calibrate(model, Xv, yv)
+    dv = val["domain"].to_numpy()[keep_v] if "domain" in val.columns else None
+    calibrate(model, Xv, yv, domains=dv)
     from . import metrics
 
     pv = model.predict_proba(Xv)

@@ -1,0 +1,53 @@
+"""training/benchmark.py end to end on a small generated file (no language model): the protocols run and
+their numbers are consistent with the data they were given."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from .synthetic import write_labeled_jsonl
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _benchmark_module():
+    spec = importlib.util.spec_from_file_location("benchmark", ROOT / "training" / "benchmark.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_reading_grade_orders_plain_below_complex_prose() -> None:
+    grade = _benchmark_module().reading_grade
+    plain = "I go to school. My dog is big. We play in the park. It is fun."
+    complex_ = ("Notwithstanding considerable institutional resistance, the administration's comprehensive "
+                "reorganization substantially diminished bureaucratic inefficiencies across departments.")
+    assert grade(plain) < 3 < 12 < grade(complex_)
+
+
+def test_benchmark_runs_test_logo_and_plain_protocols(tmp_path) -> None:
+    data = write_labeled_jsonl(tmp_path / "toy.jsonl", n_per_label=40)
+    rows = [json.loads(line) for line in data.read_text().splitlines()]
+    for i, row in enumerate(rows):  # two generators, so that leaving one out leaves the other to train on
+        if row["generator"]:
+            row["generator"] = f"toy-llm-{'ab'[(i // 2) % 2]}"
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = tmp_path / "bench"
+    cmd = [sys.executable, str(ROOT / "training" / "benchmark.py"), "--data", str(data), "--cap", "100",
+           "--extractors", "phrasing,bio", "--protocols", "test,logo,plain", "--min-gen-test", "3",
+           "--cache-dir", str(tmp_path / "cache"), "--out", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads((out / "results.json").read_text())
+    n_test_humans = 8  # 40 per label, the last 20% of each label in test
+    assert res["sizes"].endswith("/16")
+    assert 0.5 <= res["test"]["overall"]["auroc"] <= 1.0
+    assert set(res["logo"]["per_generator"]) == {"toy-llm-a", "toy-llm-b"}
+    quarters = res["plain"]
+    assert sum(q["n"] for q in quarters.values()) == n_test_humans
+    assert all(0.0 <= q["fpr_at_threshold"] <= 1.0 for q in quarters.values() if q["n"])
+    assert "plainest quarter" in (out / "results.md").read_text()
