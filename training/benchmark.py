@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ghostscore import metrics
+from ghostscore.classifier import OperatingPoint
 from ghostscore.data import is_instruction_tuned, load_labeled, stratified_sample
 from ghostscore.evaluate import _jsonable, human_reference, per_group_table
 from ghostscore.featurecache import FeatureCache
@@ -96,9 +97,16 @@ def family_of(feature: str) -> str:
 
 def protocol_test(F, frames, names, extractors, C):
     model, p, te = fit_eval(F, frames, names, extractors, C=C)
-    thr = model.operating_point.threshold()
+    op = model.operating_point
+    thr = op.threshold()
+    pooled = OperatingPoint(op.human_quantiles, op.fpr).threshold()  # the same model without the domain guard
     return model, {
         "threshold": thr, "overall": metrics.summary(te.y.to_numpy(), p, thr),
+        "guarded_domains": sorted(op.domain_quantiles),
+        "without_domain_guard": {
+            "threshold": pooled, "overall": metrics.summary(te.y.to_numpy(), p, pooled),
+            "human_fpr_by_domain": per_group_table(te, p, pooled)["domain"],
+        },
         "per_group": per_group_table(te, p, thr),
         "top_weights": sorted(
             ({"feature": n, "weight": float(w)} for n, w in zip(names, model.coef, strict=True)),
@@ -272,9 +280,18 @@ def to_markdown(res: dict) -> str:
                   "|---|---|---|---|---|---|---|",
                   f"| all | {o['auroc']:.4f} | {o['tpr_at_1fpr']:.3f} | {o['tpr_at_5fpr']:.3f} | {o['f1']:.3f} | "
                   f"{o['ece']:.3f} | {o['human_fpr_at_threshold']:.3f} |", ""]
-        lines += ["| domain | AUROC | n | human FPR@thr |", "|---|---|---|---|"]
+        w = t.get("without_domain_guard")
+        if w:
+            wo = w["overall"]
+            lines += [f"Verdict threshold {t['threshold']:.4f} with the per-domain guard (validation domains "
+                      f"{', '.join(t['guarded_domains']) or 'none'}); without it {w['threshold']:.4f}: TPR at "
+                      f"threshold {o['tpr_at_threshold']:.3f} vs {wo['tpr_at_threshold']:.3f}, human FPR "
+                      f"{o['human_fpr_at_threshold']:.3f} vs {wo['human_fpr_at_threshold']:.3f}.", ""]
+        lines += ["| domain | AUROC | n | human FPR@thr | without guard |", "|---|---|---|---|---|"]
         for k, v in t["per_group"]["domain"].items():
-            lines.append(f"| {k} | {v['auroc']:.4f} | {v['n']} | {v['human_fpr_at_threshold']:.3f} |")
+            unguarded = w["human_fpr_by_domain"].get(k, {}).get("human_fpr_at_threshold", math.nan) if w else math.nan
+            lines.append(f"| {k} | {v['auroc']:.4f} | {v['n']} | {v['human_fpr_at_threshold']:.3f} | "
+                         f"{unguarded:.3f} |")
         lines += ["", "| generator | AUROC vs same-dataset humans | n machine | TPR@thr |", "|---|---|---|---|"]
         for k, v in sorted(t["per_group"]["generator"].items()):
             lines.append(f"| {k} | {v['auroc']:.4f} | {v['n_machine']} | {v['tpr_at_threshold']:.3f} |")

@@ -30,7 +30,7 @@ from .errors import ModelError
 
 DEFAULT_FPR = 0.01
 UNCERTAIN_FACTOR = 5.0  # the uncertain band starts at the threshold for 5x the target FPR
-MIN_DOMAIN_HUMANS = 100  # fewer validation humans than this: the domain's 1% quantile is noise
+MIN_DOMAIN_HUMANS = 50  # fewer validation humans than this: the domain's 1% quantile is noise
 
 
 def sigmoid(x: np.ndarray | float) -> np.ndarray:

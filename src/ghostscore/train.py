@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .classifier import DEFAULT_FPR, LinearModel, OperatingPoint, fit_scaler, sigmoid
+from .classifier import DEFAULT_FPR, MIN_DOMAIN_HUMANS, LinearModel, OperatingPoint, fit_scaler, sigmoid
 from .document import MIN_WORDS, Document
 from .errors import InputError
 from .featurecache import FeatureCache, text_key
@@ -261,7 +261,11 @@ def model_card(model: LinearModel) -> str:
         f"seed {cfg.get('seed')}.",
         "",
         "## Operating point",
-        f"`ai` when P(machine) >= {hi:.3f}: at most {op.fpr:.1%} of validation human texts score that high."
+        f"`ai` when P(machine) >= {hi:.3f}: at most {op.fpr:.1%} of validation human texts score that high"
+        + (f", overall and within each of these validation domains: {', '.join(sorted(op.domain_quantiles))} "
+           f"(per-domain guard; domains with fewer than {MIN_DOMAIN_HUMANS} validation human texts count only in the "
+           "pooled figure)."
+           if op.domain_quantiles else ".")
         if op else "No operating point.",
         f"`uncertain` between {lo:.3f} and {hi:.3f} (the threshold for {min(0.5, op.fpr * 5):.0%} FPR).",
         "Choose another with `--fpr` (CLI) or `Detector.load(fpr=...)`.",
