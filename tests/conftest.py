@@ -73,6 +73,7 @@ class StubDetector:
         self.delay = delay
         self.gate = gate
         self.calls = 0
+        self.explain_seen: list[bool | None] = []
         self.started = threading.Event()
 
     def _one(self, text: Any) -> Any:
@@ -86,8 +87,11 @@ class StubDetector:
         return Score(ai_probability=(len(text) % 100) / 100, verdict="human", model="stub",
                      reasons=[], features={"length": float(len(text))})
 
-    def score_records(self, texts: Any, *, batch_size: int = 16, format: str | None = None) -> Any:
+    def score_records(
+        self, texts: Any, *, batch_size: int = 16, format: str | None = None, explain: bool | None = None,
+    ) -> Any:
         self.calls += 1
+        self.explain_seen.append(explain)
         self.started.set()
         if self.gate is not None:
             self.gate.wait(30)
@@ -96,7 +100,9 @@ class StubDetector:
         for t in texts:
             yield self._one(t)
 
-    def score_many(self, texts: Any, *, batch_size: int = 16, format: str | None = None) -> Any:
+    def score_many(
+        self, texts: Any, *, batch_size: int = 16, format: str | None = None, explain: bool | None = None,
+    ) -> Any:
         for item in self.score_records(texts, batch_size=batch_size, format=format):
             if isinstance(item, Exception):
                 raise item

@@ -83,3 +83,15 @@ def test_packaged_fused_model_scores_with_evidence() -> None:
     assert s.model == "fused" and s.ai_probability is not None
     assert det.score(HUMAN).ai_probability < s.ai_probability
     assert set(det.model.contributions(det.model.vectorize(s.features))) == set(det.model.feature_names)
+
+
+def test_explain_per_call_adds_evidence_without_moving_the_score(detector: Detector) -> None:
+    """explain=False (fast path for pipelines) skips MiniLM restatements and style; the probability is the same."""
+    full = detector.score(EXAMPLE, explain=True)
+    fast = detector.score(EXAMPLE, explain=False)
+    assert full.ai_probability == pytest.approx(fast.ai_probability, abs=1e-12)
+    assert full.verdict == fast.verdict
+    assert "redundancy" in {e.extractor for e in full.evidence} - {e.extractor for e in fast.evidence}
+    lean = Detector.load(use_lm=False, explain=False)
+    assert "redundancy" not in {e.extractor for e in lean.score(EXAMPLE).evidence}
+    assert "redundancy" in {e.extractor for e in lean.score(EXAMPLE, explain=True).evidence}

@@ -60,6 +60,14 @@ def test_real_detector_path_with_fpr(tiny_model_dir: Path) -> None:
         assert c.post("/v1/score", json={"text": TEXT, "fpr": 2}).status_code == 422
 
 
+def test_explain_switch_reaches_the_detector(stub_detector: StubDetector) -> None:
+    with client_for(stub_detector) as c:
+        assert c.post("/v1/score", json={"text": TEXT}).status_code == 200
+        assert c.post("/v1/score", json={"text": TEXT, "explain": False}).status_code == 200
+        assert c.post("/v1/score", json={"text": TEXT, "explain": "maybe"}).status_code == 422
+    assert stub_detector.explain_seen == [True, False]
+
+
 def test_single_bad_text_is_422_with_input_error_code(stub_detector: StubDetector) -> None:
     with client_for(stub_detector) as c:
         r = c.post("/v1/score", json={"text": "   "})

@@ -69,11 +69,15 @@ class Detector:
                 f"model expects features {unknown[:8]} that its extractors {model.extractors} do not "
                 "emit: the model was trained with another feature set; retrain or upgrade ghostscore"
             )
+        self.explain = explain
         names = list(model.extractors)
-        for extra in EXPLAIN_EVIDENCE if explain else CHEAP_EVIDENCE:
+        for extra in CHEAP_EVIDENCE:
             if extra in registry and extra not in names:
                 names.append(extra)
         self.extractors = build_extractors(names, models=self.provider)
+        # evidence-only extractors that cost model time; run when explain is asked for (per call or default)
+        extra = [n for n in EXPLAIN_EVIDENCE if n in registry and n not in names]
+        self.explain_extractors = build_extractors(extra, models=self.provider)
         if fpr is not None and getattr(model, "operating_point", None) is None:
             raise ModelError("this model has no stored operating point; cannot choose an FPR")
 
@@ -107,9 +111,10 @@ class Detector:
             return Document.from_html(item, max_chars=self.max_chars)
         return Document.from_text(item, format=format or "text", max_chars=self.max_chars)
 
-    def featurize(self, docs: Sequence[Document]) -> list[FeatureSet]:
+    def featurize(self, docs: Sequence[Document], *, explain: bool | None = None) -> list[FeatureSet]:
         sets = [FeatureSet(values=dict(d.signals)) for d in docs]
-        for extractor in self.extractors:
+        explain = self.explain if explain is None else explain
+        for extractor in [*self.extractors, *(self.explain_extractors if explain else [])]:
             for fs, part in zip(sets, extractor.extract_many(docs), strict=True):
                 fs.merge(part)
         return sets
@@ -143,12 +148,19 @@ class Detector:
         )
 
     # ---------------------------------------------------------------- public API
-    def score(self, text: str | bytes | Document, *, format: str | None = None) -> Score:
-        """Score one text. Raises ``InputError`` on empty, binary, undecodable or too-long input."""
-        return next(self.score_many([text], format=format))
+    def score(
+        self, text: str | bytes | Document, *, format: str | None = None, explain: bool | None = None,
+    ) -> Score:
+        """Score one text. Raises ``InputError`` on empty, binary, undecodable or too-long input.
+
+        ``explain`` (default: as loaded) adds evidence-only extractors (MiniLM restatements, style); the
+        probability and verdict do not depend on it.
+        """
+        return next(self.score_many([text], format=format, explain=explain))
 
     def score_many(
         self, texts: Iterable[str | bytes | Document], *, batch_size: int = 16, format: str | None = None,
+        explain: bool | None = None,
     ) -> Iterator[Score]:
         """Yield Scores in input order, batching documents through the models.
 
@@ -159,20 +171,21 @@ class Detector:
         for item in texts:
             batch.append(self.preprocess(item, format=format))
             if len(batch) >= batch_size:
-                yield from self._score_docs(batch)
+                yield from self._score_docs(batch, explain=explain)
                 batch = []
         if batch:
-            yield from self._score_docs(batch)
+            yield from self._score_docs(batch, explain=explain)
 
     def score_records(
         self, texts: Iterable[Any], *, batch_size: int = 16, format: str | None = None,
+        explain: bool | None = None,
     ) -> Iterator[Score | InputError]:
         """Like ``score_many`` but yields an ``InputError`` in place of each record that cannot be scored."""
         batch: list[tuple[int, Document | InputError]] = []
 
         def flush() -> Iterator[Score | InputError]:
             docs = [d for _, d in batch if isinstance(d, Document)]
-            scored = iter(self._score_docs(docs)) if docs else iter(())
+            scored = iter(self._score_docs(docs, explain=explain)) if docs else iter(())
             for _, d in batch:
                 yield d if isinstance(d, InputError) else next(scored)
 
@@ -187,9 +200,9 @@ class Detector:
         if batch:
             yield from flush()
 
-    def _score_docs(self, docs: Sequence[Document]) -> list[Score]:
+    def _score_docs(self, docs: Sequence[Document], *, explain: bool | None = None) -> list[Score]:
         problems = [d.support_problems(min_words=self.min_words) for d in docs]
-        fsets = self.featurize(docs)
+        fsets = self.featurize(docs, explain=explain)
         ok = [i for i, pr in enumerate(problems) if not pr]
         probs: list[float | None] = [None] * len(docs)
         for i, p in zip(ok, self.forward([docs[i] for i in ok], [fsets[i] for i in ok]), strict=True):
