@@ -73,3 +73,21 @@ def test_unknown_labels_fail_clearly(tmp_path) -> None:
     r = runner.invoke(app, ["train", "--data", str(p), "--out", str(tmp_path / "m"), "--no-lm"])
     assert r.exit_code == 2
     assert "neither" in r.output
+
+
+def test_train_with_sign_consistent_filter_records_what_it_dropped(tmp_path) -> None:
+    data = write_labeled_jsonl(tmp_path / "toy.jsonl", n_per_label=30)
+    rows = [json.loads(line) for line in data.read_text().splitlines()]
+    for i, row in enumerate(rows):  # two generators, so directions can be compared
+        if row["generator"]:
+            row["generator"] = f"toy-llm-{'ab'[(i // 2) % 2]}"
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = tmp_path / "model"
+    r = runner.invoke(app, ["train", "--data", str(data), "--out", str(out), "--no-lm", "--extractors",
+                            "phrasing,bio", "--sign-consistent", "phrasing", "--cache-dir", str(tmp_path / "c")])
+    assert r.exit_code == 0, r.output
+    config = json.loads((out / "config.json").read_text())
+    dropped = config["meta"]["sign_inconsistent_dropped"]
+    assert not set(dropped) & set(config["feature_names"])
+    assert config["meta"]["config"]["sign_consistent"] == ["phrasing"]
+    assert load_model(out).feature_names == config["feature_names"]

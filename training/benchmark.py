@@ -40,6 +40,7 @@ from ghostscore.evaluate import _jsonable, human_reference, per_group_table
 from ghostscore.featurecache import FeatureCache
 from ghostscore.features import available, build_extractors
 from ghostscore.models import ModelProvider
+from ghostscore.selection import sign_consistent_features
 from ghostscore.train import calibrate, default_cache_path, extract_features, fit_linear, model_feature_names
 
 MIN_GEN_TEST = 15
@@ -74,11 +75,16 @@ def featurize(frames, extractor_names, cache_dir) -> dict[str, pd.DataFrame]:
     return out
 
 
+SIGN_CONSISTENT: list[str] = []  # --sign-consistent: families filtered inside every fit (train rows only)
+
+
 def fit_eval(F, frames, names, extractors, *, C, train_mask=None, val_mask=None, test_mask=None):
     tr, va, te = frames["train"], frames["validation"], frames["test"]
     tm = np.ones(len(tr), bool) if train_mask is None else train_mask
     vm = np.ones(len(va), bool) if val_mask is None else val_mask
     em = np.ones(len(te), bool) if test_mask is None else test_mask
+    if SIGN_CONSISTENT:
+        names = sign_consistent_features(F["train"][tm], tr[tm], names, SIGN_CONSISTENT)
     Xt = F["train"].reindex(columns=names).to_numpy(float)[tm]
     model = fit_linear(Xt, tr.y.to_numpy()[tm], feature_names=names, extractors=extractors, C=C)
     domains = va.domain.to_numpy()[vm] if "domain" in va.columns else None
@@ -97,19 +103,21 @@ def family_of(feature: str) -> str:
 
 def protocol_test(F, frames, names, extractors, C):
     model, p, te = fit_eval(F, frames, names, extractors, C=C)
+    dropped = [n for n in names if n not in model.feature_names]
     op = model.operating_point
     thr = op.threshold()
     pooled = OperatingPoint(op.human_quantiles, op.fpr).threshold()  # the same model without the domain guard
     return model, {
         "threshold": thr, "overall": metrics.summary(te.y.to_numpy(), p, thr),
         "guarded_domains": sorted(op.domain_quantiles),
+        "sign_inconsistent_dropped": dropped,
         "without_domain_guard": {
             "threshold": pooled, "overall": metrics.summary(te.y.to_numpy(), p, pooled),
             "human_fpr_by_domain": per_group_table(te, p, pooled)["domain"],
         },
         "per_group": per_group_table(te, p, thr),
         "top_weights": sorted(
-            ({"feature": n, "weight": float(w)} for n, w in zip(names, model.coef, strict=True)),
+            ({"feature": n, "weight": float(w)} for n, w in zip(model.feature_names, model.coef, strict=True)),
             key=lambda d: -abs(d["weight"]),
         )[:15],
     }
@@ -224,7 +232,7 @@ def reading_grade(text: str) -> float:
 def protocol_plain(model, F, frames, names):
     """Human test texts by reading-grade quarter: false-positive rate at the verdict threshold in each."""
     te = frames["test"]
-    p = model.predict_proba(F["test"].reindex(columns=names).to_numpy(float))
+    p = model.predict_proba(F["test"].reindex(columns=model.feature_names).to_numpy(float))
     thr = model.operating_point.threshold()
     human = (te.y == 0).to_numpy()
     grade = np.array([reading_grade(t) for t in te.text])
@@ -280,6 +288,9 @@ def to_markdown(res: dict) -> str:
                   "|---|---|---|---|---|---|---|",
                   f"| all | {o['auroc']:.4f} | {o['tpr_at_1fpr']:.3f} | {o['tpr_at_5fpr']:.3f} | {o['f1']:.3f} | "
                   f"{o['ece']:.3f} | {o['human_fpr_at_threshold']:.3f} |", ""]
+        if t.get("sign_inconsistent_dropped"):
+            lines += [f"Dropped as sign-inconsistent across training generators: "
+                      f"{', '.join(t['sign_inconsistent_dropped'])}.", ""]
         w = t.get("without_domain_guard")
         if w:
             wo = w["overall"]
@@ -365,10 +376,13 @@ def main(argv=None) -> None:
     ap.add_argument("--label", default=None)
     ap.add_argument("--min-gen-test", type=int, default=15, help="held-out generators need this many test texts")
     ap.add_argument("--shortcut-n", type=int, default=120, help="human test texts in the shortcut protocol")
+    ap.add_argument("--sign-consistent", default="", help="families (e.g. lm) whose features must point the "
+                    "same way for every training generator; applied inside every fit, so LOGO stays honest")
     ap.add_argument("--out", default="runs/bench")
     args = ap.parse_args(argv)
     global MIN_GEN_TEST
     MIN_GEN_TEST = args.min_gen_test
+    SIGN_CONSISTENT[:] = [f.strip() for f in args.sign_consistent.split(",") if f.strip()]
     extractors = [e.strip() for e in args.extractors.split(",") if e.strip()]
     names = model_feature_names(extractors)
     frames = load_splits(args)

@@ -164,6 +164,9 @@ def train(
     human_factor: float = typer.Option(5.0, help="Human strata get this many times the cap."),
     seed: int = typer.Option(0, help="Random seed."),
     cache_dir: Path = typer.Option(None, help="Feature cache directory."),
+    sign_consistent: str = typer.Option(
+        None, help="Comma-separated feature families (e.g. lm) whose features are kept only if they point "
+        "the same way for every instruction-tuned training generator (needs a generator column)."),
 ) -> None:
     """Train a model on any labeled dataset (CSV, JSONL, Parquet or a datasets directory)."""
     from .train import TrainConfig, train_model
@@ -176,6 +179,7 @@ def train(
                 max_per_stratum=max_per_stratum, human_factor=human_factor, seed=seed,
                 extractors=[e.strip() for e in extractors.split(",") if e.strip()] if extractors else [],
                 cache_dir=str(cache_dir) if cache_dir else None,
+                sign_consistent=[f.strip() for f in sign_consistent.split(",") if f.strip()] if sign_consistent else [],
             )
         )
     except InputError as exc:

@@ -17,6 +17,7 @@ from .detector import resolve_model
 from .featurecache import FeatureCache
 from .features import build_extractors
 from .models import ModelProvider
+from .selection import human_reference
 from .train import default_cache_path, extract_features
 
 
@@ -35,16 +36,6 @@ class EvalConfig:
     cache_dir: str | None = None
     seed: int = 0
     english_only: bool = True
-
-
-def human_reference(df: pd.DataFrame, machine: pd.DataFrame) -> pd.Series:
-    """Mask of the human rows to compare a machine subset with: same datasets, or, for a machine-only
-    dataset (modern-llm), the human rows of the same domains."""
-    humans = df.y == 0
-    same = humans & df.dataset.isin(machine.dataset.unique())
-    if same.any():
-        return same
-    return humans & df.domain.isin(machine.domain.unique())
 
 
 def per_group_table(df: pd.DataFrame, p: np.ndarray, threshold: float) -> dict[str, dict[str, Any]]:

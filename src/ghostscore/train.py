@@ -54,6 +54,7 @@ class TrainConfig:
     C: float | None = None
     extractors: list[str] = field(default_factory=list)
     english_only: bool = True
+    sign_consistent: list[str] = field(default_factory=list)  # families filtered by selection.sign_consistent_features
 
 
 def model_extractors(use_lm: bool) -> list[str]:
@@ -215,6 +216,12 @@ def train_model(cfg: TrainConfig) -> Path:
     F_val, prob_val = extract_features(list(val["text"]), extractors, cache=cache, desc="validation")
     keep_t = np.array([not p for p in prob_train])
     keep_v = np.array([not p for p in prob_val])
+    all_names = names
+    if cfg.sign_consistent:
+        from .selection import sign_consistent_features
+
+        names = sign_consistent_features(F_train[keep_t], train.reset_index(drop=True)[keep_t], names,
+                                         cfg.sign_consistent)
     Xt = F_train.reindex(columns=names).to_numpy(float)[keep_t]
     yt = train["y"].to_numpy()[keep_t]
     Xv = F_val.reindex(columns=names).to_numpy(float)[keep_v]
@@ -233,6 +240,7 @@ def train_model(cfg: TrainConfig) -> Path:
         "config": asdict(cfg),
         "n_train": int(len(yt)), "n_validation": int(len(yv)),
         "n_unsupported_dropped": int((~keep_t).sum() + (~keep_v).sum()),
+        "sign_inconsistent_dropped": [n for n in all_names if n not in names],
         "feature_ranges": feature_ranges(F_train.reindex(columns=names)[keep_t], yt),
         "train_seconds": round(time.time() - t0, 1),
     }
