@@ -267,6 +267,10 @@ def model_card(model: LinearModel) -> str:
         f"dataset x domain x generator x attack x label stratum (base-model generators "
         f"x{cfg.get('base_model_factor')}, human strata x{cfg.get('human_factor')}); English only; "
         f"seed {cfg.get('seed')}.",
+        *([f"Sign-consistency filter on {', '.join(cfg.get('sign_consistent', []))} features: dropped "
+           f"{', '.join(model.meta['sign_inconsistent_dropped'])} (their direction differs between training "
+           "generators, so they mislead on unseen ones; see `ghostscore.selection`)."]
+          if model.meta.get("sign_inconsistent_dropped") else []),
         "",
         "## Operating point",
         f"`ai` when P(machine) >= {hi:.3f}: at most {op.fpr:.1%} of validation human texts score that high"
