@@ -55,3 +55,20 @@ def test_stratified_sample_caps_each_stratum() -> None:
     assert (s.y == 0).sum() == 10 and (s.y == 1).sum() == 5
     s = stratified_sample(df, max_per_stratum=10, human_factor=3)
     assert (s.y == 0).sum() == 30 and (s.y == 1).sum() == 10
+
+
+def test_generator_factors_raise_one_generators_cap() -> None:
+    from ghostscore.train import parse_generator_factors
+
+    df = pd.DataFrame({"text": [str(i) for i in range(120)], "y": 1, "dataset": "d", "attack": None,
+                       "generator": ["llm-2026", "gpt-3.5-turbo"] * 60})
+    factors = parse_generator_factors(["llm-2026=4"])
+    assert factors == {"llm-2026": 4.0}
+    s = stratified_sample(df, max_per_stratum=5, generator_factors=factors)
+    assert (s.generator == "llm-2026").sum() == 20 and (s.generator == "gpt-3.5-turbo").sum() == 5
+    # the first 5 llm-2026 rows of the plain sample are among the 20: raising a factor only adds rows
+    plain = stratified_sample(df, max_per_stratum=5)
+    assert set(plain.index) <= set(s.index)
+    for bad in ("llm-2026", "=3", "llm-2026=zero", "llm-2026=-1"):
+        with pytest.raises(InputError):
+            parse_generator_factors([bad])

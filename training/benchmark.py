@@ -41,7 +41,14 @@ from ghostscore.featurecache import FeatureCache
 from ghostscore.features import available, build_extractors
 from ghostscore.models import ModelProvider
 from ghostscore.selection import sign_consistent_features
-from ghostscore.train import calibrate, default_cache_path, extract_features, fit_linear, model_feature_names
+from ghostscore.train import (
+    calibrate,
+    default_cache_path,
+    extract_features,
+    fit_linear,
+    model_feature_names,
+    parse_generator_factors,
+)
 
 MIN_GEN_TEST = 15
 
@@ -56,6 +63,7 @@ def load_splits(args) -> dict[str, pd.DataFrame]:
         out[split] = stratified_sample(
             sub, max_per_stratum=cap, seed=args.seed, base_model_factor=args.base_model_factor,
             human_factor=args.human_factor,
+            generator_factors=None if split == "test" else GENERATOR_FACTORS or None,
         ).reset_index(drop=True)
     return out
 
@@ -76,6 +84,7 @@ def featurize(frames, extractor_names, cache_dir) -> dict[str, pd.DataFrame]:
 
 
 SIGN_CONSISTENT: list[str] = []  # --sign-consistent: families filtered inside every fit (train rows only)
+GENERATOR_FACTORS: dict[str, float] = {}  # --generator-factor: train/validation sampling only; test as --test-cap
 
 
 def fit_eval(F, frames, names, extractors, *, C, train_mask=None, val_mask=None, test_mask=None):
@@ -208,7 +217,8 @@ def protocol_curve(F, frames, names, extractors, C, args):
     caps = [c for c in (1, 2, 4, 8, 16, 32) if c < args.cap] + [args.cap]
     for cap in caps:
         sub = stratified_sample(tr.assign(_i=range(len(tr))), max_per_stratum=cap, seed=args.seed,
-                                base_model_factor=args.base_model_factor, human_factor=args.human_factor)
+                                base_model_factor=args.base_model_factor, human_factor=args.human_factor,
+                                generator_factors=GENERATOR_FACTORS or None)
         mask = np.zeros(len(tr), bool)
         mask[sub["_i"].to_numpy()] = True
         model, p, te = fit_eval(F, frames, names, extractors, C=C, train_mask=mask)
@@ -378,11 +388,14 @@ def main(argv=None) -> None:
     ap.add_argument("--shortcut-n", type=int, default=120, help="human test texts in the shortcut protocol")
     ap.add_argument("--sign-consistent", default="", help="families (e.g. lm) whose features must point the "
                     "same way for every training generator; applied inside every fit, so LOGO stays honest")
+    ap.add_argument("--generator-factor", action="append", default=[], metavar="NAME=FACTOR",
+                    help="this generator's train/validation strata get FACTOR x the cap (test keeps --test-cap)")
     ap.add_argument("--out", default="runs/bench")
     args = ap.parse_args(argv)
     global MIN_GEN_TEST
     MIN_GEN_TEST = args.min_gen_test
     SIGN_CONSISTENT[:] = [f.strip() for f in args.sign_consistent.split(",") if f.strip()]
+    GENERATOR_FACTORS.update(parse_generator_factors(args.generator_factor))
     extractors = [e.strip() for e in args.extractors.split(",") if e.strip()]
     names = model_feature_names(extractors)
     frames = load_splits(args)

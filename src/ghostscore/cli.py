@@ -167,11 +167,14 @@ def train(
     sign_consistent: str = typer.Option(
         None, help="Comma-separated feature families (e.g. lm) whose features are kept only if they point "
         "the same way for every instruction-tuned training generator (needs a generator column)."),
+    generator_factor: list[str] = typer.Option(
+        None, help="NAME=FACTOR: this generator's strata get FACTOR x the cap (repeatable)."),
 ) -> None:
     """Train a model on any labeled dataset (CSV, JSONL, Parquet or a datasets directory)."""
-    from .train import TrainConfig, train_model
+    from .train import TrainConfig, parse_generator_factors, train_model
 
     try:
+        factors = parse_generator_factors(generator_factor or [])
         path = train_model(
             TrainConfig(
                 data=[str(p) for p in data], out=str(out), kind=kind, label_field=label_field,
@@ -180,6 +183,7 @@ def train(
                 extractors=[e.strip() for e in extractors.split(",") if e.strip()] if extractors else [],
                 cache_dir=str(cache_dir) if cache_dir else None,
                 sign_consistent=[f.strip() for f in sign_consistent.split(",") if f.strip()] if sign_consistent else [],
+                generator_factors=factors,
             )
         )
     except InputError as exc:

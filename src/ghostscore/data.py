@@ -119,10 +119,12 @@ def stratified_sample(
     df: pd.DataFrame, *, max_per_stratum: int | None, seed: int = 0,
     strata: Sequence[str] = ("dataset", "domain", "generator", "attack", "y"),
     base_model_factor: float = 1.0, human_factor: float = 1.0,
+    generator_factors: dict[str, float] | None = None,
 ) -> pd.DataFrame:
     """Cap each stratum at ``max_per_stratum`` rows (base-model generators at ``base_model_factor`` x,
     human strata at ``human_factor`` x: humans come in few strata, machines in many generator x attack
-    cells, so equal caps would starve the human side).
+    cells, so equal caps would starve the human side; ``generator_factors`` gives named generators their
+    own factor, e.g. more of the only modern generator in a corpus).
 
     Sampling is by group-consistent random order so that, within a stratum, the same seed picks the
     same rows whatever else is in the table.
@@ -138,7 +140,9 @@ def stratified_sample(
         sub = df.loc[idx]
         cap = max_per_stratum
         gen = sub["generator"].iloc[0] if "generator" in sub.columns else None
-        if sub["y"].iloc[0] == 1 and not is_instruction_tuned(gen):
+        if sub["y"].iloc[0] == 1 and generator_factors and gen in generator_factors:
+            cap = max(1, int(round(max_per_stratum * generator_factors[gen])))
+        elif sub["y"].iloc[0] == 1 and not is_instruction_tuned(gen):
             cap = max(1, int(round(max_per_stratum * base_model_factor)))
         elif sub["y"].iloc[0] == 0:
             cap = max(1, int(round(max_per_stratum * human_factor)))

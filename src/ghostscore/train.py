@@ -55,6 +55,22 @@ class TrainConfig:
     extractors: list[str] = field(default_factory=list)
     english_only: bool = True
     sign_consistent: list[str] = field(default_factory=list)  # families filtered by selection.sign_consistent_features
+    generator_factors: dict[str, float] = field(default_factory=dict)  # per-generator cap factors (data.py)
+
+
+def parse_generator_factors(items: Sequence[str]) -> dict[str, float]:
+    """``["llm-2026=8", ...]`` -> ``{"llm-2026": 8.0}``; a clear error for anything else."""
+    out: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.rpartition("=")
+        try:
+            factor = float(value)
+        except ValueError:
+            factor = math.nan
+        if not sep or not name or not math.isfinite(factor) or factor <= 0:
+            raise InputError("usage", f"--generator-factor expects NAME=FACTOR with FACTOR > 0, got {item!r}")
+        out[name] = factor
+    return out
 
 
 def model_extractors(use_lm: bool) -> list[str]:
@@ -187,7 +203,8 @@ def prepare(cfg: TrainConfig) -> pd.DataFrame:
     for split in ("train", "validation"):
         sub = df[df["split"] == split]
         parts.append(stratified_sample(sub, max_per_stratum=cfg.max_per_stratum, seed=cfg.seed,
-                                       base_model_factor=cfg.base_model_factor, human_factor=cfg.human_factor))
+                                       base_model_factor=cfg.base_model_factor, human_factor=cfg.human_factor,
+                                       generator_factors=cfg.generator_factors or None))
     return pd.concat(parts)
 
 
