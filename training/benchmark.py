@@ -13,6 +13,8 @@ Protocols (every number is on held-out rows; splits are by group):
   zeroshot  each LM feature alone (no fitting; sign from the training split), per generator
   shortcut  human test texts with paragraph breaks removed/added, quotes curled, cut at a random length:
             how far the probability moves
+  directions  each feature's AUROC per instruction-tuned generator on the train split (what
+            --sign-consistent looks at): which features flip direction between generators
   plain     false accusations on plain, simple human prose: human test texts split into quarters by
             reading grade (Flesch-Kincaid); the verdict's false-positive rate in each quarter. Simple prose
             is predictable to a language model, which is how detectors come to flag non-native writers.
@@ -40,7 +42,7 @@ from ghostscore.evaluate import _jsonable, human_reference, per_group_table
 from ghostscore.featurecache import FeatureCache
 from ghostscore.features import available, build_extractors
 from ghostscore.models import ModelProvider
-from ghostscore.selection import sign_consistent_features
+from ghostscore.selection import generator_directions, sign_consistent_features
 from ghostscore.train import (
     calibrate,
     default_cache_path,
@@ -239,6 +241,12 @@ def reading_grade(text: str) -> float:
     return 0.39 * len(words) / sentences + 11.8 * syllables / len(words) - 15.59
 
 
+def protocol_directions(F, frames, names):
+    """AUROC of each feature per instruction-tuned generator (train split; AUROC > 0.5: higher = machine)."""
+    dirs = generator_directions(F["train"], frames["train"], names)
+    return {gen: {f: 0.5 + d for f, d in per.items()} for gen, per in dirs.items()}
+
+
 def protocol_plain(model, F, frames, names):
     """Human test texts by reading-grade quarter: false-positive rate at the verdict threshold in each."""
     te = frames["test"]
@@ -353,6 +361,14 @@ def to_markdown(res: dict) -> str:
         for k, v in res["curve"].items():
             lines.append(f"| {k} | {v['n_train']} | {v['auroc']:.4f} | {v['tpr_at_1fpr']:.3f} |")
         lines.append("")
+    if "directions" in res:
+        gens = sorted(res["directions"], key=lambda g: -len(g))
+        feats = list(next(iter(res["directions"].values()), {}))
+        lines += ["| feature (AUROC per generator, train split) | " + " | ".join(gens) + " |",
+                  "|---|" + "---|" * len(gens)]
+        for f in feats:
+            lines.append(f"| {f} | " + " | ".join(f"{res['directions'][g][f]:.3f}" for g in gens) + " |")
+        lines.append("")
     if "plain" in res:
         lines += ["| human test texts by reading grade | grade range | n | FPR at threshold | mean P(machine) |",
                   "|---|---|---|---|---|"]
@@ -424,6 +440,8 @@ def main(argv=None) -> None:
         res["zeroshot"] = protocol_zeroshot(F, frames, names)
     if "curve" in protos:
         res["curve"] = protocol_curve(F, frames, names, extractors, args.C, args)
+    if "directions" in protos:
+        res["directions"] = protocol_directions(F, frames, names)
     if "plain" in protos and model is not None:
         res["plain"] = protocol_plain(model, F, frames, names)
     if "shortcut" in protos and model is not None:
