@@ -225,7 +225,12 @@ def test_openapi_and_docs(stub_detector: StubDetector) -> None:
     with client_for(stub_detector) as c:
         spec = c.get("/openapi.json").json()
         assert "/v1/score" in spec["paths"] and "/readyz" in spec["paths"]
-        assert c.get("/docs").status_code == 200
+        docs = c.get("/docs")
+        assert docs.status_code == 200
+        # served from the installed swagger-ui-bundle package, not a CDN: works on an offline machine
+        assert "/docs-assets/swagger-ui-bundle.js" in docs.text and "cdn." not in docs.text
+        assert c.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
+        assert c.get("/docs-assets/swagger-ui.css").status_code == 200
 
 
 def test_unknown_route_uses_error_shape(stub_detector: StubDetector) -> None:
