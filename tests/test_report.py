@@ -428,3 +428,24 @@ def test_server_app_mounts_report_routes() -> None:
         assert "<form" in c.get("/").text
         r = c.post("/report", data={"text": ARTICLE})
         assert r.status_code == 200 and "Template author bio" in r.text
+
+
+def test_web_page_with_api_key_takes_the_key_in_the_form() -> None:
+    """With GHOSTSCORE_API_KEY set, the page asks for the key (a form cannot send a header) and the
+    report needs it, from the form or a header; the JSON API still needs the header."""
+    from fastapi.testclient import TestClient
+
+    from ghostscore.server import ServerSettings, create_app
+
+    with TestClient(create_app(StubDetector(), settings=ServerSettings(api_key="s3cret"))) as c:
+        page = c.get("/")
+        assert page.status_code == 200 and 'name="api_key"' in page.text and 'type="password"' in page.text
+        assert c.post("/report", data={"text": ARTICLE}).status_code == 401
+        assert c.post("/report", data={"text": ARTICLE, "api_key": "wrong"}).status_code == 401
+        ok = c.post("/report", data={"text": ARTICLE, "api_key": "s3cret"})
+        assert ok.status_code == 200 and "<mark" in ok.text
+        assert c.post("/report", data={"text": ARTICLE}, headers={"X-API-Key": "s3cret"}).status_code == 200
+        assert c.get("/report").status_code == 401  # only the form post is let through to the page's check
+        assert c.post("/v1/score", json={"text": ARTICLE, "api_key": "s3cret"}).status_code == 401
+    with TestClient(create_app(StubDetector(), settings=ServerSettings())) as c:
+        assert 'name="api_key"' not in c.get("/").text

@@ -257,7 +257,7 @@ def test_report_routes_hook(stub_detector: StubDetector, monkeypatch: pytest.Mon
 
     seen: dict[str, Any] = {}
 
-    def add_routes(app: Any, get_detector: Any) -> None:
+    def add_routes(app: Any, get_detector: Any, api_key: str | None = None) -> None:
         seen["get_detector"] = get_detector
 
         @app.get("/")

@@ -297,7 +297,9 @@ class GuardMiddleware:
     def _check(self, scope: dict[str, Any]) -> JSONResponse | None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         key = self.settings.api_key
-        if key and scope["path"] not in self.settings.open_paths:
+        # the browser page and its form post check the key themselves (a form cannot send a header)
+        page = (scope["path"], scope.get("method")) in {("/", "GET"), ("/report", "POST")}
+        if key and scope["path"] not in self.settings.open_paths and not page:
             given = headers.get("x-api-key")
             auth = headers.get("authorization", "")
             if given is None and auth[:7].lower() == "bearer ":
@@ -484,12 +486,12 @@ def create_app(
         ]
         return JSONResponse({"results": out, "model": getattr(det.model, "name", "")})
 
-    _add_report_routes(app, state.get_detector)
+    _add_report_routes(app, state.get_detector, api_key=settings.api_key)
     app.add_middleware(GuardMiddleware, settings=settings)
     return app
 
 
-def _add_report_routes(app: Any, get_detector: Callable[[], Any]) -> None:
+def _add_report_routes(app: Any, get_detector: Callable[[], Any], api_key: str | None = None) -> None:
     """The report engineer's ``GET /`` and ``POST /report``, when that module is present."""
     try:
         from .report.web import add_routes
@@ -497,7 +499,7 @@ def _add_report_routes(app: Any, get_detector: Callable[[], Any]) -> None:
         if exc.name not in ("ghostscore.report", "ghostscore.report.web"):
             log.error(json.dumps({"event": "report_routes_unavailable", "error": f"{type(exc).__name__}: {exc}"}))
         return
-    add_routes(app, get_detector)
+    add_routes(app, get_detector, api_key=api_key)
 
 
 # ------------------------------------------------------------------ running

@@ -9,6 +9,7 @@ same self-contained report as ``ghostscore report``. Form bodies are parsed with
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import Callable
 from email.parser import BytesParser
@@ -47,21 +48,28 @@ button { margin-top: 1rem; font: 600 1rem system-ui, sans-serif; padding: 0.55re
 """
 
 
-def add_routes(app: FastAPI, get_detector: Callable[[], Any]) -> None:
-    """Register ``GET /`` and ``POST /report``. ``get_detector()`` returns the loaded Detector or raises."""
+def add_routes(app: FastAPI, get_detector: Callable[[], Any], api_key: str | None = None) -> None:
+    """Register ``GET /`` and ``POST /report``. ``get_detector()`` returns the loaded Detector or raises.
+
+    With ``api_key`` set the form asks for the key and ``POST /report`` checks it (a browser form cannot
+    send an ``Authorization`` header); the service's middleware lets these two paths through to here.
+    """
+    form = _FORM.replace("<!--KEY-->", _KEY_FIELD if api_key else "")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def report_page() -> HTMLResponse:
-        return _page(200, "ghostscore", _FORM)
+        return _page(200, "ghostscore", form)
 
     @app.post("/report", response_class=HTMLResponse)
     async def report(request: Request) -> HTMLResponse:
         """Score pasted or uploaded text and return the HTML report."""
         try:
             body = await _read_body(request)
-            text, data, fmt = _parse(request.headers.get("content-type", ""), body)
+            text, data, fmt, key = _parse(request.headers.get("content-type", ""), body)
         except _BadRequest as exc:
             return _error(exc.status, exc.message)
+        if api_key and not (_key_ok(header_key(request.headers), api_key) or _key_ok(key, api_key)):
+            return _error(401, "Missing or wrong API key.")
         if fmt not in FORMATS:
             return _error(400, f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
         if data is None and not (text and text.strip()):
@@ -113,8 +121,22 @@ async def _read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def _parse(content_type: str, body: bytes) -> tuple[str | None, bytes | None, str]:
-    """(pasted text, uploaded file bytes or None, format) from a JSON, urlencoded or multipart body."""
+def header_key(headers: Any) -> str | None:
+    """The API key from ``X-API-Key`` or ``Authorization: Bearer ...`` (None if neither is sent)."""
+    given = headers.get("x-api-key")
+    auth = headers.get("authorization", "")
+    if given is None and auth[:7].lower() == "bearer ":
+        given = auth[7:].strip()
+    return given
+
+
+def _key_ok(given: str | None, key: str) -> bool:
+    return given is not None and hmac.compare_digest(given.encode(), key.encode())
+
+
+def _parse(content_type: str, body: bytes) -> tuple[str | None, bytes | None, str, str | None]:
+    """(pasted text, uploaded file bytes or None, format, API key field) from a JSON, urlencoded or
+    multipart body."""
     ctype = content_type.split(";")[0].strip().lower()
     if ctype == "application/json":
         try:
@@ -123,21 +145,23 @@ def _parse(content_type: str, body: bytes) -> tuple[str | None, bytes | None, st
             raise _BadRequest(400, f"invalid JSON: {exc}") from exc
         if not isinstance(payload, dict) or not isinstance(payload.get("text", ""), str):
             raise _BadRequest(400, 'expected a JSON object like {"text": "...", "format": "auto"}')
-        return payload.get("text"), None, str(payload.get("format") or "auto")
+        key = payload.get("api_key")
+        return payload.get("text"), None, str(payload.get("format") or "auto"), key if isinstance(key, str) else None
     if ctype == "application/x-www-form-urlencoded":
         try:
             fields = parse_qs(body.decode("utf-8"), keep_blank_values=True)
         except UnicodeDecodeError as exc:
             raise _BadRequest(400, "form data is not UTF-8") from exc
-        return (fields.get("text") or [None])[0], None, (fields.get("format") or ["auto"])[0] or "auto"
+        return ((fields.get("text") or [None])[0], None, (fields.get("format") or ["auto"])[0] or "auto",
+                (fields.get("api_key") or [None])[0])
     if ctype == "multipart/form-data":
         return _parse_multipart(content_type, body)
     if ctype.startswith("text/"):
-        return body.decode("utf-8", errors="replace"), None, "auto"
+        return body.decode("utf-8", errors="replace"), None, "auto", None
     raise _BadRequest(415, f"unsupported content type {ctype or '(none)'}; send a form or JSON")
 
 
-def _parse_multipart(content_type: str, body: bytes) -> tuple[str | None, bytes | None, str]:
+def _parse_multipart(content_type: str, body: bytes) -> tuple[str | None, bytes | None, str, str | None]:
     head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1", "replace")
     msg = BytesParser(policy=HTTP).parsebytes(head + body)
     if not msg.is_multipart():
@@ -145,6 +169,7 @@ def _parse_multipart(content_type: str, body: bytes) -> tuple[str | None, bytes 
     text: str | None = None
     data: bytes | None = None
     fmt = "auto"
+    key: str | None = None
     for part in msg.iter_parts():
         name = part.get_param("name", header="content-disposition")
         payload = part.get_payload(decode=True) or b""
@@ -155,7 +180,9 @@ def _parse_multipart(content_type: str, body: bytes) -> tuple[str | None, bytes 
             text = payload.decode("utf-8", errors="replace")
         elif name == "format":
             fmt = payload.decode("utf-8", errors="replace").strip() or "auto"
-    return text, data, fmt
+        elif name == "api_key":
+            key = payload.decode("utf-8", errors="replace").strip()
+    return text, data, fmt, key
 
 
 def _error(status: int, message: str) -> HTMLResponse:
@@ -195,6 +222,12 @@ passages behind the score; it is evidence for a person to weigh, not proof.</p>
     <option value="markdown">Markdown</option>
     <option value="html">HTML page</option>
   </select>
+<!--KEY-->
   <div><button type="submit">Make the report</button></div>
 </form>
+"""
+
+_KEY_FIELD = """  <label for="api_key">API key</label>
+  <input id="api_key" name="api_key" type="password" autocomplete="current-password" required>
+  <p class="hint">This service needs its API key.</p>
 """
