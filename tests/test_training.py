@@ -91,3 +91,32 @@ def test_train_with_sign_consistent_filter_records_what_it_dropped(tmp_path) -> 
     assert not set(dropped) & set(config["feature_names"])
     assert config["meta"]["config"]["sign_consistent"] == ["phrasing"]
     assert load_model(out).feature_names == config["feature_names"]
+
+
+def test_calibrate_refits_threshold_on_own_texts(trained, tmp_path) -> None:
+    """`ghostscore calibrate` on the user's own texts: both labels refit Platt + threshold; humans only
+    keep the calibration and replace the threshold; the weights never change."""
+    _, data, out = trained
+    original = load_model(out)
+    both = tmp_path / "both"
+    r = runner.invoke(app, ["calibrate", "--data", str(data), "--model", str(out), "--out", str(both),
+                            "--cache-dir", str(tmp_path / "c")])
+    assert r.exit_code == 0, r.output
+    m = load_model(both)
+    assert list(m.coef) == list(original.coef)
+    assert m.meta["recalibration"]["n_human"] == 30 and "Platt" in m.meta["recalibration"]["how"]
+    assert "## Recalibrated" in (both / "MODEL_CARD.md").read_text()
+    humans = tmp_path / "humans.jsonl"
+    humans.write_text("".join(line + "\n" for line in data.read_text().splitlines() if '"human"' in line))
+    only = tmp_path / "only"
+    r = runner.invoke(app, ["calibrate", "--data", str(humans), "--model", str(out), "--out", str(only),
+                            "--cache-dir", str(tmp_path / "c")])
+    assert r.exit_code == 0, r.output
+    m2 = load_model(only)
+    assert m2.calibration == original.calibration and "kept" in m2.meta["recalibration"]["how"]
+    assert Detector.load(str(only)).score(json.loads(humans.read_text().splitlines()[0])["text"]).verdict
+    few = tmp_path / "few.jsonl"
+    few.write_text("".join(line + "\n" for line in humans.read_text().splitlines()[:5]))
+    r = runner.invoke(app, ["calibrate", "--data", str(few), "--model", str(out), "--out", str(tmp_path / "x"),
+                            "--cache-dir", str(tmp_path / "c")])
+    assert r.exit_code != 0 and "at least 20" in r.output

@@ -192,6 +192,35 @@ def train(
 
 
 @app.command()
+def calibrate(
+    data: list[Path] = typer.Option(..., "--data", help="Your labeled texts (both labels, or human only)."),
+    out: Path = typer.Option(..., "--out", help="Directory for the recalibrated copy of the model."),
+    model: str = typer.Option(None, "--model", help="Model directory or packaged name (default: default)."),
+    split: str = typer.Option(None, help="Only rows with this split value."),
+    fpr: float = typer.Option(0.01, help="False-positive rate for the 'ai' verdict."),
+    label_field: str = typer.Option("label", help="Label column."),
+    positive: str = typer.Option("machine", help="Label value meaning machine-written."),
+    negative: str = typer.Option("human", help="Label value meaning human-written."),
+    text_field: str = typer.Option("text", help="Text column."),
+    no_lm: bool = typer.Option(False, "--no-lm", help="Recalibrate the features-only model."),
+    max_per_stratum: int = typer.Option(None, help="Subsample cap per stratum (as in training)."),
+    cache_dir: Path = typer.Option(None, help="Feature cache directory."),
+) -> None:
+    """Refit a model's calibration and threshold on your own texts (e.g. a domain the corpus lacks)."""
+    from .recalibrate import RecalibrateConfig, recalibrate
+
+    try:
+        path = recalibrate(RecalibrateConfig(
+            model=model, data=[str(p) for p in data], out=str(out), split=split, fpr=fpr,
+            label_field=label_field, positive=positive, negative=negative, text_field=text_field,
+            use_lm=not no_lm, cache_dir=str(cache_dir) if cache_dir else None, max_per_stratum=max_per_stratum,
+        ))
+    except InputError as exc:
+        _fail(EXIT_INPUT, exc.message)
+    err.print(f"recalibrated model written to {path}")
+
+
+@app.command()
 def evaluate(
     data: list[Path] = typer.Option(..., "--data", help="Labeled data file(s)."),
     model: str = typer.Option(None, "--model", help="Model directory or packaged name."),

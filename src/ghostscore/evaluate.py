@@ -99,8 +99,8 @@ def save_plots(y: np.ndarray, p: np.ndarray, out: Path, title: str) -> dict[str,
     return {"roc": {"fpr": fpr[::step].tolist(), "tpr": tpr[::step].tolist()}, "calibration": cal}
 
 
-def score_frame(df: pd.DataFrame, model, *, cache_dir: str | None, progress: bool = True):
-    """Probabilities for each row (NaN where the text is unsupported), reusing the feature cache."""
+def _frame_inputs(df: pd.DataFrame, model, *, cache_dir: str | None, progress: bool = True):
+    """Feature matrix, supported-row mask and (for text-reading models) Documents of the supported rows."""
     provider = ModelProvider(cache_dir=cache_dir)
     if hasattr(model, "attach"):
         model.attach(provider)
@@ -109,16 +109,30 @@ def score_frame(df: pd.DataFrame, model, *, cache_dir: str | None, progress: boo
     F, problems = extract_features(list(df["text"]), extractors, cache=cache, progress=progress, desc="eval")
     ok = np.array([not pr for pr in problems])
     X = F.reindex(columns=model.feature_names).to_numpy(float)
+    docs = None
+    if getattr(model, "needs_docs", False) and ok.any():
+        from .document import Document
+
+        docs = [Document.from_text(t) for t in df["text"][ok]]
+    return X, ok, docs
+
+
+def score_frame(df: pd.DataFrame, model, *, cache_dir: str | None, progress: bool = True):
+    """Probabilities for each row (NaN where the text is unsupported), reusing the feature cache."""
+    X, ok, docs = _frame_inputs(df, model, cache_dir=cache_dir, progress=progress)
     p = np.full(len(df), np.nan)
     if ok.any():
-        if getattr(model, "needs_docs", False):
-            from .document import Document
-
-            docs = [Document.from_text(t) for t in df["text"][ok]]
-            p[ok] = model.predict_proba(X[ok], docs=docs)
-        else:
-            p[ok] = model.predict_proba(X[ok])
+        p[ok] = model.predict_proba(X[ok], docs=docs) if docs is not None else model.predict_proba(X[ok])
     return p, ok
+
+
+def frame_logits(df: pd.DataFrame, model, *, cache_dir: str | None, progress: bool = True):
+    """Uncalibrated logits for each row (NaN where unsupported): what recalibration refits."""
+    X, ok, docs = _frame_inputs(df, model, cache_dir=cache_dir, progress=progress)
+    out = np.full(len(df), np.nan)
+    if ok.any():
+        out[ok] = model.logit(X[ok], docs=docs) if docs is not None else model.logit(X[ok])
+    return out, ok
 
 
 def evaluate_model(cfg: EvalConfig) -> dict[str, Any]:
