@@ -135,7 +135,8 @@ def frame_logits(df: pd.DataFrame, model, *, cache_dir: str | None, progress: bo
     return out, ok
 
 
-def evaluate_model(cfg: EvalConfig) -> dict[str, Any]:
+def load_frame(cfg: EvalConfig, **sample: Any) -> pd.DataFrame:
+    """The labeled rows ``cfg`` asks for: split, English only, subsampled (``sample``: stratified_sample args)."""
     from .data import load_labeled, stratified_sample
 
     df = load_labeled(cfg.data, text_field=cfg.text_field, label_field=cfg.label_field,
@@ -144,7 +145,11 @@ def evaluate_model(cfg: EvalConfig) -> dict[str, Any]:
         df = df[df["split"] == cfg.split]
     if cfg.english_only and df["lang"].notna().any():
         df = df[df["lang"].fillna("en") == "en"]
-    df = stratified_sample(df, max_per_stratum=cfg.max_per_stratum, seed=cfg.seed).reset_index(drop=True)
+    return stratified_sample(df, max_per_stratum=cfg.max_per_stratum, seed=cfg.seed, **sample).reset_index(drop=True)
+
+
+def evaluate_model(cfg: EvalConfig) -> dict[str, Any]:
+    df = load_frame(cfg)
     model = load_model(resolve_model(cfg.model, use_lm=cfg.use_lm))
     p, ok = score_frame(df, model, cache_dir=cfg.cache_dir)
     out = Path(cfg.out)

@@ -16,41 +16,24 @@ from typing import Any
 
 from .classifier import DEFAULT_FPR, OperatingPoint, load_model, sigmoid
 from .errors import InputError
+from .evaluate import EvalConfig
 
 
 @dataclass
-class RecalibrateConfig:
-    model: str | None
-    data: list[str]
-    out: str
-    split: str | None = None
+class RecalibrateConfig(EvalConfig):
+    """``EvalConfig`` (data, model, split, label names, subsample) plus the target FPR."""
+
     fpr: float = DEFAULT_FPR
-    label_field: str = "label"
-    positive: str = "machine"
-    negative: str = "human"
-    text_field: str = "text"
-    use_lm: bool = True
-    cache_dir: str | None = None
-    english_only: bool = True
-    max_per_stratum: int | None = None  # subsample as in training (data.stratified_sample)
-    human_factor: float = 5.0
+    human_factor: float = 5.0  # with max_per_stratum: human strata get this many times the cap
 
 
 def recalibrate(cfg: RecalibrateConfig) -> Path:
     """Write a copy of the model at ``cfg.out`` with calibration and operating point refitted on ``cfg.data``."""
-    from .data import load_labeled, stratified_sample
     from .detector import resolve_model
-    from .evaluate import frame_logits
+    from .evaluate import frame_logits, load_frame
     from .train import calibrate_logits
 
-    df = load_labeled(cfg.data, text_field=cfg.text_field, label_field=cfg.label_field,
-                      positive=cfg.positive, negative=cfg.negative)
-    if cfg.split:
-        df = df[df["split"] == cfg.split]
-    if cfg.english_only and df["lang"].notna().any():
-        df = df[df["lang"].fillna("en") == "en"]
-    df = stratified_sample(df, max_per_stratum=cfg.max_per_stratum, human_factor=cfg.human_factor,
-                           base_model_factor=0.5).reset_index(drop=True)
+    df = load_frame(cfg, human_factor=cfg.human_factor, base_model_factor=0.5)
     src = resolve_model(cfg.model, use_lm=cfg.use_lm)
     model = load_model(src)
     logits, ok = frame_logits(df, model, cache_dir=cfg.cache_dir)
