@@ -120,3 +120,13 @@ def test_calibrate_refits_threshold_on_own_texts(trained, tmp_path) -> None:
     r = runner.invoke(app, ["calibrate", "--data", str(few), "--model", str(out), "--out", str(tmp_path / "x"),
                             "--cache-dir", str(tmp_path / "c")])
     assert r.exit_code != 0 and "at least 20" in r.output
+    keep = tmp_path / "not-a-model"
+    keep.mkdir()
+    (keep / "notes.txt").write_text("mine")
+    r = runner.invoke(app, ["calibrate", "--data", str(data), "--model", str(out), "--out", str(keep),
+                            "--cache-dir", str(tmp_path / "c")])
+    assert r.exit_code != 0 and "not a model directory" in r.output and (keep / "notes.txt").exists()
+    binary = tmp_path / "binary.jsonl"
+    binary.write_bytes(bytes(range(256)) * 8)
+    r = runner.invoke(app, ["calibrate", "--data", str(binary), "--model", str(out), "--out", str(tmp_path / "y")])
+    assert r.exit_code != 0 and "cannot be read" in r.output

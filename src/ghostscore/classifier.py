@@ -109,11 +109,11 @@ class OperatingPoint:
         probs = np.asarray(human_probs, dtype=float)
         per_domain: dict[str, list[float]] = {}
         if domains is not None:
-            labels = np.asarray(domains, dtype=object)
+            labels = np.asarray(domains, dtype=object).astype(str)
             if len(labels) != len(probs):
                 raise ValueError("domains must give one label per human score")
-            for d in sorted({str(x) for x in labels}):
-                m = labels.astype(str) == d
+            for d in sorted(set(labels)):
+                m = labels == d
                 if m.sum() >= min_domain_humans:
                     per_domain[d] = [float(x) for x in np.quantile(probs[m], grid)]
         return OperatingPoint([float(x) for x in np.quantile(probs, grid)], fpr, per_domain)

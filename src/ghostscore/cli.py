@@ -23,6 +23,11 @@ app = typer.Typer(
 err = Console(stderr=True)
 
 
+def _csv_list(value: str | None) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]``; None or empty -> ``[]``."""
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
 def _fail(code: int, message: str) -> None:
     err.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(code)
@@ -180,9 +185,9 @@ def train(
                 data=[str(p) for p in data], out=str(out), kind=kind, label_field=label_field,
                 positive=positive, negative=negative, text_field=text_field, use_lm=not no_lm,
                 max_per_stratum=max_per_stratum, human_factor=human_factor, seed=seed,
-                extractors=[e.strip() for e in extractors.split(",") if e.strip()] if extractors else [],
+                extractors=_csv_list(extractors),
                 cache_dir=str(cache_dir) if cache_dir else None,
-                sign_consistent=[f.strip() for f in sign_consistent.split(",") if f.strip()] if sign_consistent else [],
+                sign_consistent=_csv_list(sign_consistent),
                 generator_factors=factors,
             )
         )
@@ -261,7 +266,7 @@ def bench(
     """Language-model speed: tokens/s, mean log-prob and peak RSS for each backend, side by side."""
     from .models.bench import run_bench
 
-    run_bench(tokens=tokens, backends=[b.strip() for b in backends.split(",") if b.strip()])
+    run_bench(tokens=tokens, backends=_csv_list(backends))
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -44,9 +44,12 @@ def _expand(paths: Sequence[str]) -> list[Path]:
 
 
 def _reader(path: Path):
+    """The pandas reader for a data file's extension, or None for files that are not data."""
     name = path.name.lower()
-    if name.endswith((".jsonl", ".jsonl.gz", ".json", ".json.gz")):
-        return lambda p: pd.read_json(p, lines=not name.endswith((".json", ".json.gz")) or None)
+    if name.endswith((".jsonl", ".jsonl.gz")):
+        return lambda p: pd.read_json(p, lines=True)
+    if name.endswith((".json", ".json.gz")):
+        return pd.read_json
     if name.endswith((".csv", ".csv.gz")):
         return pd.read_csv
     if name.endswith(".parquet"):
@@ -64,16 +67,14 @@ def read_table(path: Path) -> pd.DataFrame:
         if hasattr(ds, "keys"):  # DatasetDict: keep the split names
             return pd.concat([ds[k].to_pandas().assign(split=k) for k in ds.keys()], ignore_index=True)
         return ds.to_pandas()
-    name = path.name.lower()
-    if name.endswith((".jsonl", ".jsonl.gz")):
-        return pd.read_json(path, lines=True)
-    if name.endswith((".json", ".json.gz")):
-        return pd.read_json(path)
-    if name.endswith((".csv", ".csv.gz")):
-        return pd.read_csv(path)
-    if name.endswith(".parquet"):
-        return pd.read_parquet(path)
-    raise InputError("format", f"{path}: unknown data format (use .jsonl, .csv, .parquet or a datasets dir)")
+    reader = _reader(path)
+    if reader is None:
+        raise InputError("format", f"{path}: unknown data format (use .jsonl, .csv, .parquet or a datasets dir)")
+    try:
+        return reader(path)
+    except Exception as exc:  # noqa: BLE001 - pandas/pyarrow raise many types for a binary or broken file
+        raise InputError("unreadable", f"{path}: cannot be read as {path.suffix or 'data'}: "
+                                       f"{type(exc).__name__}: {str(exc)[:200]}") from exc
 
 
 def split_for_group(group: str, *, train: int = 80, validation: int = 90) -> str:

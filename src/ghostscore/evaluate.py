@@ -99,8 +99,9 @@ def save_plots(y: np.ndarray, p: np.ndarray, out: Path, title: str) -> dict[str,
     return {"roc": {"fpr": fpr[::step].tolist(), "tpr": tpr[::step].tolist()}, "calibration": cal}
 
 
-def _frame_inputs(df: pd.DataFrame, model, *, cache_dir: str | None, progress: bool = True):
-    """Feature matrix, supported-row mask and (for text-reading models) Documents of the supported rows."""
+def _per_row(df: pd.DataFrame, model, method: str, *, cache_dir: str | None, progress: bool = True):
+    """``model.<method>`` (predict_proba or logit) for each row, NaN where the text is unsupported; features
+    come through the cache, and text-reading models also get the Documents."""
     provider = ModelProvider(cache_dir=cache_dir)
     if hasattr(model, "attach"):
         model.attach(provider)
@@ -109,30 +110,26 @@ def _frame_inputs(df: pd.DataFrame, model, *, cache_dir: str | None, progress: b
     F, problems = extract_features(list(df["text"]), extractors, cache=cache, progress=progress, desc="eval")
     ok = np.array([not pr for pr in problems])
     X = F.reindex(columns=model.feature_names).to_numpy(float)
-    docs = None
-    if getattr(model, "needs_docs", False) and ok.any():
-        from .document import Document
+    out = np.full(len(df), np.nan)
+    if ok.any():
+        fn = getattr(model, method)
+        if getattr(model, "needs_docs", False):
+            from .document import Document
 
-        docs = [Document.from_text(t) for t in df["text"][ok]]
-    return X, ok, docs
+            out[ok] = fn(X[ok], docs=[Document.from_text(t) for t in df["text"][ok]])
+        else:
+            out[ok] = fn(X[ok])
+    return out, ok
 
 
 def score_frame(df: pd.DataFrame, model, *, cache_dir: str | None, progress: bool = True):
     """Probabilities for each row (NaN where the text is unsupported), reusing the feature cache."""
-    X, ok, docs = _frame_inputs(df, model, cache_dir=cache_dir, progress=progress)
-    p = np.full(len(df), np.nan)
-    if ok.any():
-        p[ok] = model.predict_proba(X[ok], docs=docs) if docs is not None else model.predict_proba(X[ok])
-    return p, ok
+    return _per_row(df, model, "predict_proba", cache_dir=cache_dir, progress=progress)
 
 
 def frame_logits(df: pd.DataFrame, model, *, cache_dir: str | None, progress: bool = True):
     """Uncalibrated logits for each row (NaN where unsupported): what recalibration refits."""
-    X, ok, docs = _frame_inputs(df, model, cache_dir=cache_dir, progress=progress)
-    out = np.full(len(df), np.nan)
-    if ok.any():
-        out[ok] = model.logit(X[ok], docs=docs) if docs is not None else model.logit(X[ok])
-    return out, ok
+    return _per_row(df, model, "logit", cache_dir=cache_dir, progress=progress)
 
 
 def load_frame(cfg: EvalConfig, **sample: Any) -> pd.DataFrame:

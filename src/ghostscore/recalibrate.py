@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from .classifier import DEFAULT_FPR, OperatingPoint, load_model, sigmoid
+from .detector import resolve_model
 from .errors import InputError
-from .evaluate import EvalConfig
+from .evaluate import EvalConfig, frame_logits, load_frame
+from .train import calibrate_logits
 
 
 @dataclass
@@ -29,10 +31,9 @@ class RecalibrateConfig(EvalConfig):
 
 def recalibrate(cfg: RecalibrateConfig) -> Path:
     """Write a copy of the model at ``cfg.out`` with calibration and operating point refitted on ``cfg.data``."""
-    from .detector import resolve_model
-    from .evaluate import frame_logits, load_frame
-    from .train import calibrate_logits
-
+    out = Path(cfg.out)
+    if out.exists() and not (out / "config.json").exists() and any(out.iterdir()):
+        raise InputError("usage", f"{out} exists and is not a model directory; choose a new --out")
     df = load_frame(cfg, human_factor=cfg.human_factor, base_model_factor=0.5)
     src = resolve_model(cfg.model, use_lm=cfg.use_lm)
     model = load_model(src)
@@ -54,7 +55,6 @@ def recalibrate(cfg: RecalibrateConfig) -> Path:
                             "n_human": int((y == 0).sum()), "how": how,
                             "guarded_domains": sorted(model.operating_point.domain_quantiles)}
     model.meta = {**getattr(model, "meta", {}), "recalibration": info}
-    out = Path(cfg.out)
     if out.resolve() != Path(src).resolve():
         if out.exists():
             shutil.rmtree(out)

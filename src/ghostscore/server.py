@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
-import hmac
 import json
 import logging
 import os
@@ -39,6 +38,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .auth import header_key, key_matches
 from .errors import InputError
 
 log = logging.getLogger("ghostscore.server")
@@ -300,11 +300,7 @@ class GuardMiddleware:
         # the browser page and its form post check the key themselves (a form cannot send a header)
         page = (scope["path"], scope.get("method")) in {("/", "GET"), ("/report", "POST")}
         if key and scope["path"] not in self.settings.open_paths and not page:
-            given = headers.get("x-api-key")
-            auth = headers.get("authorization", "")
-            if given is None and auth[:7].lower() == "bearer ":
-                given = auth[7:].strip()
-            if given is None or not hmac.compare_digest(given.encode(), key.encode()):
+            if not key_matches(header_key(headers), key):
                 return _error_response(401, "unauthorized", "missing or wrong API key (Authorization: Bearer "
                                        "<key> or X-API-Key: <key>)", headers={"WWW-Authenticate": "Bearer"})
         length = headers.get("content-length")

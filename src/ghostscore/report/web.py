@@ -9,7 +9,6 @@ same self-contained report as ``ghostscore report``. Form bodies are parsed with
 
 from __future__ import annotations
 
-import hmac
 import json
 from collections.abc import Callable
 from email.parser import BytesParser
@@ -22,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
+from ..auth import header_key, key_matches
 from ..document import sniff_format
 from ..errors import InputError
 from . import model_context, render_html
@@ -68,7 +68,7 @@ def add_routes(app: FastAPI, get_detector: Callable[[], Any], api_key: str | Non
             text, data, fmt, key = _parse(request.headers.get("content-type", ""), body)
         except _BadRequest as exc:
             return _error(exc.status, exc.message)
-        if api_key and not (_key_ok(header_key(request.headers), api_key) or _key_ok(key, api_key)):
+        if api_key and not (key_matches(header_key(request.headers), api_key) or key_matches(key, api_key)):
             return _error(401, "Missing or wrong API key.")
         if fmt not in FORMATS:
             return _error(400, f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
@@ -119,19 +119,6 @@ async def _read_body(request: Request) -> bytes:
             raise _BadRequest(413, f"The upload is larger than {MAX_BODY_BYTES // (1024 * 1024)} MB.")
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def header_key(headers: Any) -> str | None:
-    """The API key from ``X-API-Key`` or ``Authorization: Bearer ...`` (None if neither is sent)."""
-    given = headers.get("x-api-key")
-    auth = headers.get("authorization", "")
-    if given is None and auth[:7].lower() == "bearer ":
-        given = auth[7:].strip()
-    return given
-
-
-def _key_ok(given: str | None, key: str) -> bool:
-    return given is not None and hmac.compare_digest(given.encode(), key.encode())
 
 
 def _parse(content_type: str, body: bytes) -> tuple[str | None, bytes | None, str, str | None]:
