@@ -9,6 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from ghostscore.classifier import load_model
+
 from .synthetic import write_labeled_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,3 +55,33 @@ def test_benchmark_runs_test_logo_and_plain_protocols(tmp_path) -> None:
     assert sum(q["n"] for q in quarters.values()) == n_test_humans
     assert all(0.0 <= q["fpr_at_threshold"] <= 1.0 for q in quarters.values() if q["n"])
     assert "plainest quarter" in (out / "results.md").read_text()
+
+
+def _two_generator_file(tmp_path):
+    data = write_labeled_jsonl(tmp_path / "toy.jsonl", n_per_label=40)
+    rows = [json.loads(line) for line in data.read_text().splitlines()]
+    for i, row in enumerate(rows):
+        if row["generator"]:
+            row["generator"] = f"toy-llm-{'ab'[(i // 2) % 2]}"
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return data
+
+
+@pytest.mark.models
+def test_fused_benchmark_compares_variants_on_the_same_folds_and_saves_the_fused_model(tmp_path) -> None:
+    data = _two_generator_file(tmp_path)
+    out, saved = tmp_path / "bench", tmp_path / "fused"
+    cmd = [sys.executable, str(ROOT / "training" / "fused_benchmark.py"), "--data", str(data), "--cap", "100",
+           "--extractors", "phrasing,bio", "--variants", "linear,fused", "--lodo-variants", "none", "--epochs", "1",
+           "--min-gen-test", "3", "--cache-dir", str(tmp_path / "cache"), "--save-model", str(saved),
+           "--out", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads((out / "results.json").read_text())
+    assert list(res["variants"]) == ["linear", "fused"]
+    for v in res["variants"].values():
+        assert set(v["logo"]["per_generator"]) == {"toy-llm-a", "toy-llm-b"}
+        assert v["test"]["n"] == 16
+    assert res["variants"]["fused"]["residual"]["encoder_correction_std"] >= 0
+    model = load_model(saved)
+    assert model.type == "fused" and model.metrics["logo"].keys() == {"toy-llm-a", "toy-llm-b"}

@@ -77,10 +77,11 @@ def test_model_with_unknown_features_is_a_clear_error(tmp_path) -> None:
 
 
 @pytest.mark.models
-def test_packaged_fused_model_scores_with_evidence() -> None:
-    det = Detector.load("fused")
+def test_shipped_default_is_the_fused_model_and_scores_with_evidence() -> None:
+    det = Detector.load()
+    assert det.model.type == "fused"
     s = det.score(EXAMPLE)
-    assert s.model == "fused" and s.ai_probability is not None
+    assert s.model == "default" and s.ai_probability is not None
     assert det.score(HUMAN).ai_probability < s.ai_probability
     assert set(det.model.contributions(det.model.vectorize(s.features))) == set(det.model.feature_names)
 
@@ -95,3 +96,44 @@ def test_explain_per_call_adds_evidence_without_moving_the_score(detector: Detec
     lean = Detector.load(use_lm=False, explain=False)
     assert "redundancy" not in {e.extractor for e in lean.score(EXAMPLE).evidence}
     assert "redundancy" in {e.extractor for e in lean.score(EXAMPLE, explain=True).evidence}
+
+
+NEWS_WITH_LAYOUT = (
+    "Harbor Town opens its ferry terminal\n\n"
+    "The ferry terminal in Harbor Town opened on Tuesday after two years of delays. About 1,200 people crossed "
+    "on the first day, according to the port authority.\n\n"
+    "\u201cIt is faster than the bridge,\u201d said commuter Lena Park, 41, who works at the fish market. "
+    "\u201cI don\u2019t miss the traffic.\u201d\n\n"
+    "Officials said the terminal cost $14 million, $3 million more than planned, because a pier had to be "
+    "rebuilt after the March storm. The old dock will be removed in May, and the car park beside it will "
+    "become a small square with benches and a kiosk.\n\n"
+    "Tickets cost $2.45; children under 12 ride free until the end of the year. The first boat leaves at "
+    "6:10 and the last at 22:40, every twenty minutes at rush hour."
+)
+
+
+def _layout_variants(text: str) -> dict[str, str]:
+    """The corpus's construction artefacts applied to one human article (DATA.md, "Shortcut cues")."""
+    flat = " ".join(text.split())
+    straight = text.replace("\u201c", '"').replace("\u201d", '"').replace("\u2019", "'")
+    sentences = flat.replace(". ", ".\n").split("\n")
+    words = flat.split()
+    return {
+        "breaks removed": flat,
+        "breaks added": "\n\n".join(" ".join(sentences[i : i + 2]) for i in range(0, len(sentences), 2)),
+        "quotes straightened": straight,
+        "quotes curled in the flat text": " ".join(straight.split()).replace(' "', " \u201c").replace('" ', "\u201d "),
+        "cut mid-sentence at 90%": " ".join(words[: int(len(words) * 0.9)]),
+    }
+
+
+@pytest.mark.models
+@pytest.mark.parametrize("name", ["default", "linear", "features-only"])
+def test_shipped_models_barely_move_when_layout_quotes_or_length_change(name: str) -> None:
+    """A model that learned the corpus's layout cues would flag every real article with paragraph breaks; the
+    shipped models read layout-free features (and layout-free text), so these edits move P(machine) little."""
+    det = Detector.load(name, use_lm=name != "features-only")
+    base = det.score(NEWS_WITH_LAYOUT).ai_probability
+    for label, text in _layout_variants(NEWS_WITH_LAYOUT).items():
+        moved = abs(det.score(text).ai_probability - base)
+        assert moved < (0.08 if label.startswith("cut") else 0.03), (label, base, moved)

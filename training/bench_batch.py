@@ -5,6 +5,7 @@
         --max-words 550                                  # full model, ~500-word articles
 
 Runs the real CLI in a subprocess (model load included, reported separately from the steady rate).
+``--models default,linear`` scores the same texts with each model in turn, in one run (side by side).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def main(argv=None) -> None:
     ap.add_argument("--no-lm", action="store_true")
     ap.add_argument("--explain", action="store_true", help="also run MiniLM restatement evidence")
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--models", default="", help="comma-separated models to compare (default: the shipped one)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     paths = sorted(p for pat in args.data for p in glob.glob(pat))
@@ -42,30 +44,37 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         inp = Path(tmp) / "in.jsonl"
         inp.write_text("\n".join(json.dumps({"id": r.id, "text": r.text}) for r in df.itertuples()) + "\n")
-        out = Path(tmp) / "out.jsonl"
-        cmd = [str(Path(sys.executable).with_name("ghostscore")), "batch", str(inp), "-o", str(out),
-               "--workers", str(args.workers), "--no-progress"] + (["--no-lm"] if args.no_lm else []) + (
-            ["--explain"] if args.explain else [])
-        # the model load is measured on its own: score one record first
         one = Path(tmp) / "one.jsonl"
         one.write_text(inp.read_text().splitlines()[0] + "\n")
-        t0 = time.time()
-        subprocess.run(cmd[:2] + [str(one), "-o", str(Path(tmp) / "one_out.jsonl")] + cmd[5:], check=True,
-                       capture_output=True)
-        load_s = time.time() - t0
-        t0 = time.time()
-        proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
-        total = time.time() - t0
-        n_out = sum(1 for _ in out.open())
-    rate = len(df) / max(1e-9, total - load_s)
-    print(json.dumps({
-        "texts": len(df), "outputs": n_out, "median_words": int(words.loc[df.index].median()),
+        results = []
+        for model in [m for m in args.models.split(",") if m] or [None]:
+            results.append(run_one(args, model, inp, one, Path(tmp), len(df), int(words.loc[df.index].median())))
+    print(json.dumps(results if len(results) > 1 else results[0], indent=1))
+
+
+def run_one(args, model: str | None, inp: Path, one: Path, tmp: Path, n: int, median_words: int) -> dict:
+    out = tmp / "out.jsonl"
+    opts = ["--workers", str(args.workers), "--no-progress"] + (["--no-lm"] if args.no_lm else []) + (
+        ["--explain"] if args.explain else []) + (["--model", model] if model else [])
+    exe = str(Path(sys.executable).with_name("ghostscore"))
+    # the model load is measured on its own: score one record first
+    t0 = time.time()
+    subprocess.run([exe, "batch", str(one), "-o", str(tmp / "one_out.jsonl"), *opts], check=True,
+                   capture_output=True)
+    load_s = time.time() - t0
+    t0 = time.time()
+    proc = subprocess.run([exe, "batch", str(inp), "-o", str(out), *opts], check=True, capture_output=True,
+                          text=True)
+    total = time.time() - t0
+    n_out = sum(1 for _ in out.open())
+    rate = n / max(1e-9, total - load_s)
+    return {
+        "model": model or "shipped default", "texts": n, "outputs": n_out, "median_words": median_words,
         "no_lm": args.no_lm, "explain": args.explain, "workers": args.workers, "wall_s": round(total, 1),
         "one_record_run_s (load + 1 text)": round(load_s, 1),
-        "texts_per_s_excluding_load": round(rate, 2), "texts_per_s_including_load": round(len(df) / total, 2),
+        "texts_per_s_excluding_load": round(rate, 2), "texts_per_s_including_load": round(n / total, 2),
         "cpus": os.cpu_count(), "summary": proc.stderr.strip().splitlines()[-3:],
-    }, indent=1))
-
+    }
 
 if __name__ == "__main__":
     main()

@@ -18,6 +18,8 @@ Protocols (every number is on held-out rows; splits are by group):
   plain     false accusations on plain, simple human prose: human test texts split into quarters by
             reading grade (Flesch-Kincaid); the verdict's false-positive rate in each quarter. Simple prose
             is predictable to a language model, which is how detectors come to flag non-native writers.
+With ``--model NAME|DIR`` the protocols plain and shortcut check that saved model (e.g. the shipped fused
+default) instead of one fitted here; its own extractors are used.
 Writes results.json and results.md into --out.
 """
 
@@ -152,11 +154,11 @@ def protocol_ablation(F, frames, names, extractors, C):
     return rows
 
 
-def protocol_logo(F, frames, names, extractors, C):
+def logo_folds(frames):
+    """(generator, train mask, validation mask, test mask) for each held-out generator with enough test
+    texts and something else left to train on; the test mask is its texts plus the matching humans."""
     tr, va, te = frames["train"], frames["validation"], frames["test"]
-    gens = te[te.y == 1].generator.value_counts()
-    out = {}
-    for gen, n in gens.items():
+    for gen, n in te[te.y == 1].generator.value_counts().items():
         if n < MIN_GEN_TEST:
             continue
         tm = ~((tr.y == 1) & (tr.generator == gen)).to_numpy()
@@ -164,33 +166,56 @@ def protocol_logo(F, frames, names, extractors, C):
         if tr[tm].y.nunique() < 2 or va[vm].y.nunique() < 2:
             continue  # no other generator left to train on
         gm = (te.y == 1) & (te.generator == gen)
-        em = (gm | human_reference(te, te[gm])).to_numpy()
-        model, p, sub = fit_eval(F, frames, names, extractors, C=C, train_mask=tm, val_mask=vm, test_mask=em)
-        thr = model.operating_point.threshold()
-        out[gen] = {"auroc": metrics.auroc(sub.y, p), "tpr_at_1fpr": metrics.tpr_at_fpr(sub.y, p, 0.01),
-                    "tpr_at_threshold": float(np.mean(p[sub.y.to_numpy() == 1] >= thr)),
-                    "n_machine": int(sub.y.sum()), "instruction_tuned": is_instruction_tuned(gen)}
+        yield gen, tm, vm, (gm | human_reference(te, te[gm])).to_numpy()
+
+
+def lodo_folds(frames):
+    """(domain, train mask, validation mask, test mask) for each test domain with both labels."""
+    tr, va, te = frames["train"], frames["validation"], frames["test"]
+    for dom in sorted(te.domain.dropna().unique()):
+        em = (te.domain == dom).to_numpy()
+        if te[em].y.nunique() < 2:
+            continue
+        yield dom, (tr.domain != dom).to_numpy(), (va.domain != dom).to_numpy(), em
+
+
+def logo_entry(gen, y: np.ndarray, p: np.ndarray, threshold: float) -> dict:
+    return {"auroc": metrics.auroc(y, p), "tpr_at_1fpr": metrics.tpr_at_fpr(y, p, 0.01),
+            "tpr_at_threshold": float(np.mean(p[y == 1] >= threshold)),
+            "n_machine": int(y.sum()), "instruction_tuned": is_instruction_tuned(gen)}
+
+
+def logo_summary(out: dict) -> dict:
     inst = [v["auroc"] for v in out.values() if v["instruction_tuned"] and not math.isnan(v["auroc"])]
     allv = [v["auroc"] for v in out.values() if not math.isnan(v["auroc"])]
     return {"per_generator": out, "mean_instruction_tuned": float(np.mean(inst)) if inst else math.nan,
             "mean_all": float(np.mean(allv)) if allv else math.nan}
 
 
-def protocol_lodo(F, frames, names, extractors, C):
-    tr, va, te = frames["train"], frames["validation"], frames["test"]
-    out = {}
-    for dom in sorted(te.domain.dropna().unique()):
-        em = (te.domain == dom).to_numpy()
-        if te[em].y.nunique() < 2:
-            continue
-        tm = (tr.domain != dom).to_numpy()
-        vm = (va.domain != dom).to_numpy()
-        model, p, sub = fit_eval(F, frames, names, extractors, C=C, train_mask=tm, val_mask=vm, test_mask=em)
-        thr = model.operating_point.threshold()
-        out[dom] = {"auroc": metrics.auroc(sub.y, p), "n": int(len(sub)),
-                    "human_fpr_at_threshold": float(np.mean(p[sub.y.to_numpy() == 0] >= thr))}
+def lodo_entry(y: np.ndarray, p: np.ndarray, threshold: float) -> dict:
+    return {"auroc": metrics.auroc(y, p), "n": int(len(y)),
+            "human_fpr_at_threshold": float(np.mean(p[y == 0] >= threshold))}
+
+
+def lodo_summary(out: dict) -> dict:
     vals = [v["auroc"] for v in out.values()]
     return {"per_domain": out, "mean": float(np.mean(vals)) if vals else math.nan}
+
+
+def protocol_logo(F, frames, names, extractors, C):
+    out = {}
+    for gen, tm, vm, em in logo_folds(frames):
+        model, p, sub = fit_eval(F, frames, names, extractors, C=C, train_mask=tm, val_mask=vm, test_mask=em)
+        out[gen] = logo_entry(gen, sub.y.to_numpy(), p, model.operating_point.threshold())
+    return logo_summary(out)
+
+
+def protocol_lodo(F, frames, names, extractors, C):
+    out = {}
+    for dom, tm, vm, em in lodo_folds(frames):
+        model, p, sub = fit_eval(F, frames, names, extractors, C=C, train_mask=tm, val_mask=vm, test_mask=em)
+        out[dom] = lodo_entry(sub.y.to_numpy(), p, model.operating_point.threshold())
+    return lodo_summary(out)
 
 
 def protocol_zeroshot(F, frames, names):
@@ -247,10 +272,20 @@ def protocol_directions(F, frames, names):
     return {gen: {f: 0.5 + d for f, d in per.items()} for gen, per in dirs.items()}
 
 
+def model_proba(model, F: pd.DataFrame, texts) -> np.ndarray:
+    """Calibrated P(machine) of a fitted or saved model; a model that reads the text gets the documents."""
+    X = F.reindex(columns=model.feature_names).to_numpy(float)
+    if getattr(model, "needs_docs", False):
+        from ghostscore.document import Document
+
+        return model.predict_proba(X, [Document.from_text(t) for t in texts])
+    return model.predict_proba(X)
+
+
 def protocol_plain(model, F, frames, names):
     """Human test texts by reading-grade quarter: false-positive rate at the verdict threshold in each."""
     te = frames["test"]
-    p = model.predict_proba(F["test"].reindex(columns=model.feature_names).to_numpy(float))
+    p = model_proba(model, F["test"], list(te.text))
     thr = model.operating_point.threshold()
     human = (te.y == 0).to_numpy()
     grade = np.array([reading_grade(t) for t in te.text])
@@ -284,12 +319,12 @@ def protocol_shortcut(model, frames, extractors, cache_dir, n=120, seed=0):
     cache = FeatureCache(default_cache_path(cache_dir))
     texts = list(humans.text)
     base, probs0 = extract_features(texts, exs, cache=cache, desc="shortcut-base")
-    p0 = model.predict_proba(base.reindex(columns=model.feature_names).to_numpy(float))
+    p0 = model_proba(model, base, texts)
     out = {}
     variants = [_variants(t, rng) for t in texts]
     for key in variants[0]:
         Fv, _ = extract_features([v[key] for v in variants], exs, cache=cache, desc=f"shortcut-{key}")
-        pv = model.predict_proba(Fv.reindex(columns=model.feature_names).to_numpy(float))
+        pv = model_proba(model, Fv, [v[key] for v in variants])
         d = np.abs(pv - p0)
         out[key] = {"mean_abs_change": float(np.mean(d)), "p95_abs_change": float(np.quantile(d, 0.95)),
                     "max_abs_change": float(np.max(d)), "n": len(d)}
@@ -406,6 +441,8 @@ def main(argv=None) -> None:
                     "same way for every training generator; applied inside every fit, so LOGO stays honest")
     ap.add_argument("--generator-factor", action="append", default=[], metavar="NAME=FACTOR",
                     help="this generator's train/validation strata get FACTOR x the cap (test keeps --test-cap)")
+    ap.add_argument("--model", default=None, help="check this saved model (protocols plain, shortcut) instead of "
+                    "fitting one")
     ap.add_argument("--out", default="runs/bench")
     args = ap.parse_args(argv)
     global MIN_GEN_TEST
@@ -413,6 +450,15 @@ def main(argv=None) -> None:
     SIGN_CONSISTENT[:] = [f.strip() for f in args.sign_consistent.split(",") if f.strip()]
     GENERATOR_FACTORS.update(parse_generator_factors(args.generator_factor))
     extractors = [e.strip() for e in args.extractors.split(",") if e.strip()]
+    saved = None
+    if args.model:
+        from ghostscore.classifier import load_model
+        from ghostscore.detector import resolve_model
+
+        if set(args.protocols.split(",")) - {"plain", "shortcut"}:
+            ap.error("--model checks a saved model: only the protocols plain and shortcut apply")
+        saved = load_model(resolve_model(args.model))
+        extractors = list(saved.extractors)
     names = model_feature_names(extractors)
     frames = load_splits(args)
     F = featurize(frames, extractors, args.cache_dir)
@@ -427,8 +473,10 @@ def main(argv=None) -> None:
         "sizes": "/".join(str(len(frames[s])) for s in ("train", "validation", "test")),
     }
     protos = args.protocols.split(",")
-    model = None
-    if "test" in protos or "shortcut" in protos or "plain" in protos:
+    model = saved
+    if saved is not None:
+        res["label"] = args.label or f"saved model {args.model} ({saved.type})"
+    elif "test" in protos or "shortcut" in protos or "plain" in protos:
         model, res["test"] = protocol_test(F, frames, names, extractors, args.C)
     if "ablation" in protos:
         res["ablation"] = protocol_ablation(F, frames, names, extractors, args.C)

@@ -237,6 +237,8 @@ def evaluate(
     text_field: str = typer.Option("text", help="Text column."),
     no_lm: bool = typer.Option(False, "--no-lm", help="Use the features-only model."),
     max_per_stratum: int = typer.Option(None, help="Subsample cap per stratum."),
+    human_factor: float = typer.Option(1.0, help="With a cap: human strata get this many times the cap."),
+    base_model_factor: float = typer.Option(1.0, help="With a cap: base-model generators get this many times it."),
     cache_dir: Path = typer.Option(None, help="Feature cache directory."),
 ) -> None:
     """Evaluate a model: AUROC, TPR at 1%/5% FPR, ECE, per-group tables, ROC/calibration plots."""
@@ -247,8 +249,8 @@ def evaluate(
             EvalConfig(
                 data=[str(p) for p in data], model=model, out=str(out), split=split,
                 label_field=label_field, positive=positive, negative=negative, text_field=text_field,
-                use_lm=not no_lm, max_per_stratum=max_per_stratum,
-                cache_dir=str(cache_dir) if cache_dir else None,
+                use_lm=not no_lm, max_per_stratum=max_per_stratum, human_factor=human_factor,
+                base_model_factor=base_model_factor, cache_dir=str(cache_dir) if cache_dir else None,
             )
         )
     except InputError as exc:

@@ -19,7 +19,7 @@ from .features import FeatureSet, available, build_extractors
 from .models import ModelProvider
 from .score import Score
 
-PACKAGED_MODELS = ("default", "features-only", "fused")
+PACKAGED_MODELS = ("default", "linear", "features-only")
 # Extractors run for their evidence even when the model does not read their features. The cheap ones
 # always run; MiniLM restatements and style only with ``explain=True`` (interactive use, reports).
 CHEAP_EVIDENCE = ("bio", "phrasing")

@@ -36,6 +36,8 @@ class EvalConfig:
     cache_dir: str | None = None
     seed: int = 0
     english_only: bool = True
+    human_factor: float = 1.0  # with max_per_stratum: human strata get this many times the cap
+    base_model_factor: float = 1.0  # ... and base-model generators this many (0.5 = training/benchmark.py's sample)
 
 
 def per_group_table(df: pd.DataFrame, p: np.ndarray, threshold: float) -> dict[str, dict[str, Any]]:
@@ -132,8 +134,8 @@ def frame_logits(df: pd.DataFrame, model, *, cache_dir: str | None, progress: bo
     return _per_row(df, model, "logit", cache_dir=cache_dir, progress=progress)
 
 
-def load_frame(cfg: EvalConfig, **sample: Any) -> pd.DataFrame:
-    """The labeled rows ``cfg`` asks for: split, English only, subsampled (``sample``: stratified_sample args)."""
+def load_frame(cfg: EvalConfig) -> pd.DataFrame:
+    """The labeled rows ``cfg`` asks for: split, English only, subsampled by ``cfg``'s cap and factors."""
     from .data import load_labeled, stratified_sample
 
     df = load_labeled(cfg.data, text_field=cfg.text_field, label_field=cfg.label_field,
@@ -142,7 +144,8 @@ def load_frame(cfg: EvalConfig, **sample: Any) -> pd.DataFrame:
         df = df[df["split"] == cfg.split]
     if cfg.english_only and df["lang"].notna().any():
         df = df[df["lang"].fillna("en") == "en"]
-    return stratified_sample(df, max_per_stratum=cfg.max_per_stratum, seed=cfg.seed, **sample).reset_index(drop=True)
+    return stratified_sample(df, max_per_stratum=cfg.max_per_stratum, seed=cfg.seed, human_factor=cfg.human_factor,
+                             base_model_factor=cfg.base_model_factor).reset_index(drop=True)
 
 
 def evaluate_model(cfg: EvalConfig) -> dict[str, Any]:

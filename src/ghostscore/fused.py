@@ -2,9 +2,11 @@
 
 Architecture
   text     doc.flat_text (layout-free) -> MiniLM chunks of <= 254 word pieces covering the whole text
-           (up to ``max_chunks``) -> mean-pooled per chunk -> averaged over chunks -> h (384)
+           (beyond ``max_chunks``, that many spread evenly from start to end) -> mean-pooled per chunk ->
+           averaged over chunks -> h (384)
   features the same layout-free feature vector as the linear model, standardized and clipped -> z
-  head     logit = MLP([h, z]) + w . z + b   (the skip term keeps per-feature contributions readable)
+  head     logit = MLP([h, z]) + w . z + b   (the skip term keeps per-feature contributions readable; in the
+           residual recipe it is a linear model fitted first and frozen, see ``fused_train.fit_fused``)
 Fine-tuning: low-rank adapters (LoRA) on the attention and feed-forward matrices of the top
 ``tuned_layers`` transformer layers; the lower layers stay frozen. Only what differs from the base
 weights ships: adapters, head, scaler, calibration and operating point (safetensors + config.json).
@@ -110,10 +112,12 @@ class ChunkEncoder:
         """Word-piece id chunks (with [CLS]/[SEP]) and, per chunk, the index of its document."""
         body = self.max_len - 2
         cls_id, sep_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
-        ids_all = self.tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
+        ids_all = self.tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
         chunks, owner = [], []
         for d, ids in enumerate(ids_all):
-            pieces = [ids[i : i + body] for i in range(0, max(1, len(ids)), body)][: self.max_chunks]
+            pieces = [ids[i : i + body] for i in range(0, max(1, len(ids)), body)]
+            if len(pieces) > self.max_chunks:  # a long text: chunks spread evenly from its start to its end
+                pieces = [pieces[int(k)] for k in np.linspace(0, len(pieces) - 1, self.max_chunks).round()]
             for p in pieces:
                 chunks.append([cls_id, *p, sep_id])
                 owner.append(d)
@@ -205,9 +209,11 @@ class FusedModel:
                 return
             torch = _torch()
             from transformers import AutoModel, AutoTokenizer
+            from transformers.utils import logging as hf_logging
 
             from .models.encoder import minilm_dir
 
+            hf_logging.disable_progress_bar()  # a weight-loading bar on every `ghostscore score` is noise
             path = minilm_dir()
             tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
             model = AutoModel.from_pretrained(str(path), local_files_only=True).eval()

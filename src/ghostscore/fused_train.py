@@ -17,10 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from .classifier import fit_scaler
-from .classifier import standardize as standardize_features
 from .fused import ChunkEncoder, FusedModel, add_lora, build_head
 
 
@@ -114,12 +111,15 @@ def fit_fused(
     *, bottom: FrozenBottom, train_cache: dict, Z_train: np.ndarray, y_train: np.ndarray,
     use_text: bool = True, use_features: bool = True, rank: int = 8, alpha: float = 16.0,
     head_hidden: int = 32, epochs: int = 2, batch_size: int = 16, lr: float = 1e-3, seed: int = 0,
-    train_ids: np.ndarray | None = None, log=print,
+    train_ids: np.ndarray | None = None, init_linear: tuple[np.ndarray, float] | None = None, log=print,
 ):
     """Train LoRA adapters on the top layers and the head; returns (layers, head, lora wrappers).
 
     ``train_ids`` restricts training to those documents of the cache (leave-one-out protocols reuse
-    one cache of lower-layer states for every fold).
+    one cache of lower-layer states for every fold). ``init_linear`` = (coef, bias) of a linear model on the
+    same standardized features: the skip path is set to it and frozen and the MLP's output starts at zero, so
+    training starts from the linear model and the encoder learns only a correction to it (the residual
+    recipe: measured against a cold start in BENCHMARKS.md).
     """
     import copy
 
@@ -135,12 +135,20 @@ def fit_fused(
     wrappers = add_lora(holder, list(range(len(layers))), rank, alpha) if use_text else []
     n_feat = Z_train.shape[1]
     head = build_head(bottom.model.config.hidden_size, n_feat, head_hidden)
-    params = [p for _, w in wrappers for p in (w.A, w.B)] + list(head.parameters())
+    if init_linear is not None:
+        coef, bias = init_linear
+        with torch.no_grad():
+            head.skip.weight.copy_(torch.from_numpy(np.asarray(coef, dtype=np.float32)).reshape(1, -1))
+            head.skip.bias.fill_(float(bias))
+            head.mlp[-1].weight.zero_()
+            head.mlp[-1].bias.zero_()
+        head.skip.requires_grad_(False)
+    params = [p for _, w in wrappers for p in (w.A, w.B)] + [p for p in head.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     ids_all = np.arange(len(y_train)) if train_ids is None else np.asarray(train_ids)
     n = len(ids_all)
     steps = epochs * math.ceil(n / batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(1, steps), pct_start=0.1)
     y_sel = y_train[ids_all]
     pos_weight = torch.tensor((y_sel == 0).sum() / max(1, (y_sel == 1).sum()), dtype=torch.float32)
     lossf = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
@@ -212,75 +220,58 @@ def export_fused(
     )
 
 
-def train_fused(cfg) -> Path:
-    """`ghostscore train --kind fused`: features as for the linear model, plus the fine-tuned encoder."""
+FUSED_ARCH = {"tuned_layers": 2, "lora_rank": 8, "lora_alpha": 16.0, "head_hidden": 32, "max_len": 256,
+              "max_chunks": 8, "train_chunks": 2}
+
+
+def train_fused(cfg, *, epochs: int = 2) -> Path:
+    """`ghostscore train --kind fused`: the linear model of the same config first (features, sign filter,
+    calibration), then the encoder learns a correction to it (``fit_fused(init_linear=)``), and the result is
+    recalibrated on validation with the per-domain guard."""
     from . import metrics
-    from .featurecache import FeatureCache
-    from .features import build_extractors
-    from .models import ModelProvider
-    from .train import (
-        calibrate_logits,
-        default_cache_path,
-        extract_features,
-        feature_ranges,
-        model_extractors,
-        model_feature_names,
-        prepare,
-    )
+    from .document import Document
+    from .train import calibrate_logits, feature_ranges, fit_calibrated_linear
 
     t0 = time.time()
-    df = prepare(cfg)
-    extractor_names = cfg.extractors or model_extractors(cfg.use_lm)
-    names = model_feature_names(extractor_names)
-    provider = ModelProvider(cache_dir=cfg.cache_dir)
-    exs = build_extractors(extractor_names, models=provider)
-    cache = FeatureCache(default_cache_path(cfg.cache_dir))
-    frames, Fs = {}, {}
-    for split in ("train", "validation"):
-        sub = df[df["split"] == split]
-        F, problems = extract_features(list(sub["text"]), exs, cache=cache, desc=split)
-        ok = np.array([not p for p in problems])
-        frames[split] = sub[ok].reset_index(drop=True)
-        Fs[split] = F[ok].reindex(columns=names).to_numpy(float)
-    Xt = Fs["train"]
-    mean, std = fit_scaler(Xt)
-
-    def standardize(X):
-        return standardize_features(X, mean, std)
-
-    arch = {"tuned_layers": 2, "lora_rank": 8, "lora_alpha": 16.0, "head_hidden": 32, "max_len": 256,
-            "max_chunks": 16, "train_chunks": 2}
+    fit = fit_calibrated_linear(cfg)
+    lin = fit.model
+    Zt = lin.standardize(fit.F_train.reindex(columns=lin.feature_names).to_numpy(float))
+    Zv = lin.standardize(fit.F_validation.reindex(columns=lin.feature_names).to_numpy(float))
+    arch = dict(FUSED_ARCH)
     bottom = FrozenBottom(tuned_layers=arch["tuned_layers"], max_len=arch["max_len"], seed=cfg.seed)
-    from .document import Document
 
     def flat(texts):
         return [Document.from_text(t).flat_text for t in texts]
 
-    tc = bottom.encode(flat(frames["train"]["text"]), max_chunks=arch["train_chunks"], desc="train-bottom")
-    vc = bottom.encode(flat(frames["validation"]["text"]), max_chunks=arch["max_chunks"], desc="val-bottom")
-    yt = frames["train"]["y"].to_numpy()
-    yv = frames["validation"]["y"].to_numpy()
-    layers, head, wrappers = fit_fused(bottom=bottom, train_cache=tc, Z_train=standardize(Xt), y_train=yt,
+    tc = bottom.encode(flat(fit.train["text"]), max_chunks=arch["train_chunks"], desc="train-bottom")
+    vc = bottom.encode(flat(fit.validation["text"]), max_chunks=arch["max_chunks"], desc="val-bottom")
+    yt = fit.train["y"].to_numpy()
+    yv = fit.validation["y"].to_numpy()
+    layers, head, wrappers = fit_fused(bottom=bottom, train_cache=tc, Z_train=Zt, y_train=yt, epochs=epochs,
                                        rank=arch["lora_rank"], alpha=arch["lora_alpha"],
-                                       head_hidden=arch["head_hidden"], seed=cfg.seed)
-    lv = predict_logits(bottom, layers, head, vc, standardize(Fs["validation"]))
-    model = export_fused(name=Path(cfg.out).name, feature_names=names, extractors=extractor_names, mean=mean,
-                         scale=std, bottom=bottom, head=head, wrappers=wrappers, arch=arch)
-    dv = frames["validation"]["domain"].to_numpy() if "domain" in frames["validation"].columns else None
+                                       head_hidden=arch["head_hidden"], seed=cfg.seed,
+                                       init_linear=(lin.coef, lin.bias))
+    lv = predict_logits(bottom, layers, head, vc, Zv)
+    model = export_fused(name=Path(cfg.out).name, feature_names=lin.feature_names, extractors=lin.extractors,
+                         mean=lin.mean, scale=lin.scale, bottom=bottom, head=head, wrappers=wrappers, arch=arch)
+    dv = fit.validation["domain"].to_numpy() if "domain" in fit.validation.columns else None
     model.calibration, model.operating_point = calibrate_logits(lv, yv, domains=dv)
     pv = 1 / (1 + np.exp(-(model.calibration[0] * lv + model.calibration[1])))
     model.metrics = {"validation": metrics.summary(yv, pv, model.operating_point.threshold())}
-    model.meta = {"config": asdict(cfg), "n_train": int(len(yt)), "n_validation": int(len(yv)),
-                  "feature_ranges": feature_ranges(pd.DataFrame(Fs["train"], columns=names), yt),
+    model.meta = {"config": {**asdict(cfg), "epochs": epochs, "recipe": "residual"},
+                  "n_train": int(len(yt)), "n_validation": int(len(yv)),
+                  "n_unsupported_dropped": fit.n_unsupported,
+                  "sign_inconsistent_dropped": [n for n in fit.candidate_names if n not in lin.feature_names],
+                  "feature_ranges": feature_ranges(fit.F_train.reindex(columns=lin.feature_names), yt),
                   "train_seconds": round(time.time() - t0, 1)}
-    out = model.save(cfg.out, card=fused_card(model))
-    return out
+    return model.save(cfg.out, card=fused_card(model))
 
 
 def fused_card(model: FusedModel) -> str:
     a = model.config["architecture"]
+    from .train import operating_point_lines
+
     op = model.operating_point
-    lo, hi = op.band() if op else (math.nan, math.nan)
     cfg = model.meta.get("config", {})
     return "\n".join([
         f"# ghostscore model card: {model.name}",
@@ -290,24 +281,33 @@ def fused_card(model: FusedModel) -> str:
         f"{a['max_len']} word pieces covering the text (up to {a['max_chunks']}), averaged; concatenated "
         f"with {len(model.feature_names)} standardized layout-free features from "
         f"{', '.join(model.extractors)}; MLP head + linear skip; Platt calibration.",
+        *(["Recipe: residual. The skip path is the linear model on the same features, fitted first (L2 logistic "
+           "regression) and kept frozen; the encoder and the MLP start at zero and learn a correction to it. "
+           "Per-feature contributions in the evidence are that linear path's."]
+          if cfg.get("recipe") == "residual" else []),
+        *(["Sign-inconsistent LM features dropped before fitting: "
+           f"{', '.join(model.meta['sign_inconsistent_dropped'])}."]
+          if model.meta.get("sign_inconsistent_dropped") else []),
         "Only adapters, head, scaler, calibration and thresholds ship; the base weights come from the package.",
         "",
         "## Data",
         f"{model.meta.get('n_train')} training texts, {model.meta.get('n_validation')} validation texts from "
         f"{', '.join(cfg.get('data', []))} (cap {cfg.get('max_per_stratum')} per stratum, seed {cfg.get('seed')}).",
         "",
-        "## Operating point",
-        f"`ai` at P(machine) >= {hi:.3f} (about {op.fpr:.1%} of validation human texts score that high); "
-        f"`uncertain` from {lo:.3f}." if op else "none",
+        *operating_point_lines(op),
         "",
-        "## Validation metrics (held-out test and cross-generator numbers are in BENCHMARKS.md)",
+        "## Metrics (validation; test, leave-one-generator-out and leave-one-domain-out when fitted by "
+        "training/fused_benchmark.py; the full tables are in BENCHMARKS.md)",
+        *([f"Command: `{model.meta['command']}`", ""] if model.meta.get("command") else []),
         "```",
-        json.dumps(model.metrics.get("validation", {}), indent=1),
+        json.dumps(model.metrics, indent=1),
         "```",
         "",
         "## Intended use and limits",
         "Triage of English articles with evidence for a human reviewer; not proof of authorship. Plain, "
-        "predictable human prose (non-native writers, children) can score high. Short, non-English or "
-        "non-prose texts are `unsupported`.",
+        "predictable human prose (non-native writers, children) can score high; with language-model features, "
+        "student essays are a known weak spot (learners' essays are as predictable as machine ones: use the "
+        "features-only model there). Short, non-English or non-prose texts are `unsupported`. Trained on "
+        "2019-2026 generators; newer models and heavy paraphrasing lower recall.",
         "",
     ])

@@ -26,7 +26,8 @@ class RecalibrateConfig(EvalConfig):
     """``EvalConfig`` (data, model, split, label names, subsample) plus the target FPR."""
 
     fpr: float = DEFAULT_FPR
-    human_factor: float = 5.0  # with max_per_stratum: human strata get this many times the cap
+    human_factor: float = 5.0  # the training sample's factors, so a validation refit sees the same mix
+    base_model_factor: float = 0.5
 
 
 def recalibrate(cfg: RecalibrateConfig) -> Path:
@@ -34,7 +35,7 @@ def recalibrate(cfg: RecalibrateConfig) -> Path:
     out = Path(cfg.out)
     if out.exists() and not (out / "config.json").exists() and any(out.iterdir()):
         raise InputError("usage", f"{out} exists and is not a model directory; choose a new --out")
-    df = load_frame(cfg, human_factor=cfg.human_factor, base_model_factor=0.5)
+    df = load_frame(cfg)
     src = resolve_model(cfg.model, use_lm=cfg.use_lm)
     model = load_model(src)
     logits, ok = frame_logits(df, model, cache_dir=cfg.cache_dir)

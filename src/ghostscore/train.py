@@ -208,15 +208,22 @@ def prepare(cfg: TrainConfig) -> pd.DataFrame:
     return pd.concat(parts)
 
 
-def train_model(cfg: TrainConfig) -> Path:
-    """Fit, calibrate and save a model; returns its directory."""
-    if cfg.kind == "fused":
-        from .fused_train import train_fused
+@dataclass
+class LinearFit:
+    """A calibrated linear model and the rows and features it was fitted and calibrated on (supported rows
+    only); the fused recipe starts from it."""
 
-        return train_fused(cfg)
-    if cfg.kind != "linear":
-        raise InputError("usage", f"unknown model kind {cfg.kind!r} (linear or fused)")
-    t0 = time.time()
+    model: LinearModel
+    train: pd.DataFrame
+    validation: pd.DataFrame
+    F_train: pd.DataFrame
+    F_validation: pd.DataFrame
+    candidate_names: list[str]
+    n_unsupported: int = 0
+
+
+def fit_calibrated_linear(cfg: TrainConfig) -> LinearFit:
+    """Sample, extract (cached), filter sign-inconsistent features, fit, calibrate with the per-domain guard."""
     df = prepare(cfg)
     train = df[df["split"] == "train"]
     val = df[df["split"] == "validation"]
@@ -233,42 +240,73 @@ def train_model(cfg: TrainConfig) -> Path:
     F_val, prob_val = extract_features(list(val["text"]), extractors, cache=cache, desc="validation")
     keep_t = np.array([not p for p in prob_train])
     keep_v = np.array([not p for p in prob_val])
+    train = train.reset_index(drop=True)[keep_t].reset_index(drop=True)
+    val = val.reset_index(drop=True)[keep_v].reset_index(drop=True)
+    F_train = F_train[keep_t].reset_index(drop=True)
+    F_val = F_val[keep_v].reset_index(drop=True)
+    if train["y"].nunique() < 2 or val["y"].nunique() < 2:
+        raise InputError("labels", "after dropping unsupported texts a split has only one label")
     all_names = names
     if cfg.sign_consistent:
         from .selection import sign_consistent_features
 
-        names = sign_consistent_features(F_train[keep_t], train.reset_index(drop=True)[keep_t], names,
-                                         cfg.sign_consistent)
-    Xt = F_train.reindex(columns=names).to_numpy(float)[keep_t]
-    yt = train["y"].to_numpy()[keep_t]
-    Xv = F_val.reindex(columns=names).to_numpy(float)[keep_v]
-    yv = val["y"].to_numpy()[keep_v]
+        names = sign_consistent_features(F_train, train, names, cfg.sign_consistent)
     C = cfg.C if cfg.C is not None else 0.1
-    model = fit_linear(Xt, yt, feature_names=names, extractors=extractor_names, C=C, seed=cfg.seed)
-    dv = val["domain"].to_numpy()[keep_v] if "domain" in val.columns else None
-    calibrate(model, Xv, yv, domains=dv)
+    model = fit_linear(F_train.reindex(columns=names).to_numpy(float), train["y"].to_numpy(), feature_names=names,
+                       extractors=extractor_names, C=C, seed=cfg.seed)
+    dv = val["domain"].to_numpy() if "domain" in val.columns else None
+    calibrate(model, F_val.reindex(columns=names).to_numpy(float), val["y"].to_numpy(), domains=dv)
+    return LinearFit(model, train, val, F_train, F_val, all_names, int((~keep_t).sum() + (~keep_v).sum()))
+
+
+def train_model(cfg: TrainConfig) -> Path:
+    """Fit, calibrate and save a model; returns its directory."""
+    if cfg.kind == "fused":
+        from .fused_train import train_fused
+
+        return train_fused(cfg)
+    if cfg.kind != "linear":
+        raise InputError("usage", f"unknown model kind {cfg.kind!r} (linear or fused)")
+    t0 = time.time()
+    fit = fit_calibrated_linear(cfg)
+    model = fit.model
     from . import metrics
 
-    pv = model.predict_proba(Xv)
-    thr = model.operating_point.threshold()
-    model.metrics = {"validation": metrics.summary(yv, pv, thr)}
+    yv = fit.validation["y"].to_numpy()
+    pv = model.predict_proba(fit.F_validation.reindex(columns=model.feature_names).to_numpy(float))
+    model.metrics = {"validation": metrics.summary(yv, pv, model.operating_point.threshold())}
     model.name = Path(cfg.out).name
     model.meta = {
         "config": asdict(cfg),
-        "n_train": int(len(yt)), "n_validation": int(len(yv)),
-        "n_unsupported_dropped": int((~keep_t).sum() + (~keep_v).sum()),
-        "sign_inconsistent_dropped": [n for n in all_names if n not in names],
-        "feature_ranges": feature_ranges(F_train.reindex(columns=names)[keep_t], yt),
+        "n_train": int(len(fit.train)), "n_validation": int(len(fit.validation)),
+        "n_unsupported_dropped": fit.n_unsupported,
+        "sign_inconsistent_dropped": [n for n in fit.candidate_names if n not in model.feature_names],
+        "feature_ranges": feature_ranges(fit.F_train.reindex(columns=model.feature_names), fit.train["y"].to_numpy()),
         "train_seconds": round(time.time() - t0, 1),
     }
-    out = model.save(cfg.out, card=model_card(model))
-    return out
+    return model.save(cfg.out, card=model_card(model))
+
+
+def operating_point_lines(op: OperatingPoint | None) -> list[str]:
+    """The model card's operating-point section (shared by every model type)."""
+    if op is None:
+        return ["## Operating point", "No operating point."]
+    lo, hi = op.band()
+    return [
+        "## Operating point",
+        f"`ai` when P(machine) >= {hi:.3f}: at most {op.fpr:.1%} of validation human texts score that high"
+        + (f", overall and within each of these validation domains: {', '.join(sorted(op.domain_quantiles))} "
+           f"(per-domain guard; domains with fewer than {MIN_DOMAIN_HUMANS} validation human texts count only in the "
+           "pooled figure)."
+           if op.domain_quantiles else "."),
+        f"`uncertain` between {lo:.3f} and {hi:.3f} (the threshold for {min(0.5, op.fpr * 5):.0%} FPR).",
+        "Choose another with `--fpr` (CLI) or `Detector.load(fpr=...)`.",
+    ]
 
 
 def model_card(model: LinearModel) -> str:
     v = model.metrics.get("validation", {})
     op = model.operating_point
-    lo, hi = op.band() if op else (math.nan, math.nan)
     top = sorted(zip(model.feature_names, model.coef, strict=True), key=lambda t: -abs(t[1]))[:12]
     cfg = model.meta.get("config", {})
     lines = [
@@ -289,15 +327,7 @@ def model_card(model: LinearModel) -> str:
            "generators, so they mislead on unseen ones; see `ghostscore.selection`)."]
           if model.meta.get("sign_inconsistent_dropped") else []),
         "",
-        "## Operating point",
-        f"`ai` when P(machine) >= {hi:.3f}: at most {op.fpr:.1%} of validation human texts score that high"
-        + (f", overall and within each of these validation domains: {', '.join(sorted(op.domain_quantiles))} "
-           f"(per-domain guard; domains with fewer than {MIN_DOMAIN_HUMANS} validation human texts count only in the "
-           "pooled figure)."
-           if op.domain_quantiles else ".")
-        if op else "No operating point.",
-        f"`uncertain` between {lo:.3f} and {hi:.3f} (the threshold for {min(0.5, op.fpr * 5):.0%} FPR).",
-        "Choose another with `--fpr` (CLI) or `Detector.load(fpr=...)`.",
+        *operating_point_lines(op),
         "",
         "## Validation metrics (not test; see BENCHMARKS.md for held-out test and cross-generator numbers)",
         "```",

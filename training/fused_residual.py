@@ -1,0 +1,63 @@
+"""How much the fine-tuned encoder moves a residual fused model's logit, next to its linear path.
+
+    python training/fused_residual.py --data '../shared/data/corpus/*.jsonl.gz' \\
+        --model src/ghostscore/resources/models/default --cache-dir cache
+
+A residual fused model (``fit_fused(init_linear=)``) is logit = linear path (frozen skip) + encoder/MLP
+correction. On the benchmark's test sample this prints the spread of each part and the AUROC of the
+linear path alone, of the whole model and of the correction alone: if the correction is small, the
+features carry the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ghostscore import metrics
+from ghostscore.classifier import load_model
+from ghostscore.document import Document
+from ghostscore.errors import ModelError
+
+sys.path.insert(0, str(Path(__file__).parent))
+import benchmark as bench  # noqa: E402
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", nargs="+", required=True)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--cap", type=int, default=2)
+    ap.add_argument("--test-cap", type=int, default=None)
+    ap.add_argument("--human-factor", type=float, default=5.0)
+    ap.add_argument("--base-model-factor", type=float, default=0.5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cache-dir", default=None)
+    args = ap.parse_args(argv)
+    model = load_model(args.model)
+    if model.type != "fused" or "head.skip.weight" not in model.tensors:
+        raise ModelError(f"{args.model} is not a fused model")
+    frames = {"test": bench.load_splits(args)["test"]}
+    F = bench.featurize(frames, model.extractors, args.cache_dir)
+    X = F["test"].reindex(columns=model.feature_names).to_numpy(float)
+    docs = [Document.from_text(t) for t in frames["test"].text]
+    full = model.logit(X, docs)
+    skip_w, skip_b = model.tensors["head.skip.weight"].ravel(), float(model.tensors["head.skip.bias"][0])
+    linear = model.standardize(X) @ skip_w + skip_b
+    correction = full - linear
+    y = frames["test"].y.to_numpy()
+    print(json.dumps({
+        "model": args.model, "test_texts": int(len(y)),
+        "linear_path_std": float(np.std(linear)), "correction_std": float(np.std(correction)),
+        "correction_mean_abs": float(np.mean(np.abs(correction))),
+        "auroc_linear_path": metrics.auroc(y, linear), "auroc_full": metrics.auroc(y, full),
+        "auroc_correction_alone": metrics.auroc(y, correction),
+    }, indent=1))
+
+
+if __name__ == "__main__":
+    main()
