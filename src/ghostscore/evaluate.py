@@ -115,10 +115,16 @@ def _per_row(df: pd.DataFrame, model, method: str, *, cache_dir: str | None, pro
     out = np.full(len(df), np.nan)
     if ok.any():
         fn = getattr(model, method)
-        if getattr(model, "needs_docs", False):
+        if getattr(model, "needs_docs", False):  # the encoder pass is the slow part: in slices, with a bar
+            from tqdm.auto import tqdm
+
             from .document import Document
 
-            out[ok] = fn(X[ok], docs=[Document.from_text(t) for t in df["text"][ok]])
+            rows = np.flatnonzero(ok)
+            texts = df["text"].to_numpy()
+            for s in tqdm(range(0, len(rows), 64), desc="encoder", disable=not progress, mininterval=5):
+                idx = rows[s : s + 64]
+                out[idx] = fn(X[idx], docs=[Document.from_text(t) for t in texts[idx]])
         else:
             out[ok] = fn(X[ok])
     return out, ok
