@@ -34,12 +34,7 @@ def test_reading_grade_orders_plain_below_complex_prose() -> None:
 
 
 def test_benchmark_runs_test_logo_and_plain_protocols(tmp_path) -> None:
-    data = write_labeled_jsonl(tmp_path / "toy.jsonl", n_per_label=40)
-    rows = [json.loads(line) for line in data.read_text().splitlines()]
-    for i, row in enumerate(rows):  # two generators, so that leaving one out leaves the other to train on
-        if row["generator"]:
-            row["generator"] = f"toy-llm-{'ab'[(i // 2) % 2]}"
-    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    data = _two_generator_file(tmp_path)
     out = tmp_path / "bench"
     cmd = [sys.executable, str(ROOT / "training" / "benchmark.py"), "--data", str(data), "--cap", "100",
            "--extractors", "phrasing,bio", "--protocols", "test,logo,plain", "--min-gen-test", "3",
@@ -58,6 +53,7 @@ def test_benchmark_runs_test_logo_and_plain_protocols(tmp_path) -> None:
 
 
 def _two_generator_file(tmp_path):
+    """Toy data with two generators, so that leaving one out leaves the other to train on."""
     data = write_labeled_jsonl(tmp_path / "toy.jsonl", n_per_label=40)
     rows = [json.loads(line) for line in data.read_text().splitlines()]
     for i, row in enumerate(rows):

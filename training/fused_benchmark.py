@@ -32,13 +32,13 @@ from ghostscore import metrics
 from ghostscore.classifier import OperatingPoint
 from ghostscore.document import Document
 from ghostscore.evaluate import _jsonable, per_group_table
-from ghostscore.fused_train import FUSED_ARCH, FrozenBottom, export_fused, fit_fused, fused_card, predict_logits
+from ghostscore.fused_train import FUSED_ARCH as ARCH
+from ghostscore.fused_train import FrozenBottom, export_fused, fit_fused, fused_card, predict_logits
 from ghostscore.train import calibrate_logits, feature_ranges, model_feature_names, parse_generator_factors
 
 sys.path.insert(0, str(Path(__file__).parent))
 import benchmark as bench  # noqa: E402
 
-ARCH = FUSED_ARCH
 NEURAL = ("encoder", "fused", "fused-cold")
 
 

@@ -20,8 +20,8 @@ import numpy as np
 
 from ghostscore import metrics
 from ghostscore.classifier import load_model
+from ghostscore.detector import resolve_model
 from ghostscore.document import Document
-from ghostscore.errors import ModelError
 
 sys.path.insert(0, str(Path(__file__).parent))
 import benchmark as bench  # noqa: E402
@@ -30,7 +30,7 @@ import benchmark as bench  # noqa: E402
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", nargs="+", required=True)
-    ap.add_argument("--model", required=True)
+    ap.add_argument("--model", required=True, help="packaged name or directory of a fused model")
     ap.add_argument("--cap", type=int, default=2)
     ap.add_argument("--test-cap", type=int, default=None)
     ap.add_argument("--human-factor", type=float, default=5.0)
@@ -38,16 +38,15 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache-dir", default=None)
     args = ap.parse_args(argv)
-    model = load_model(args.model)
-    if model.type != "fused" or "head.skip.weight" not in model.tensors:
-        raise ModelError(f"{args.model} is not a fused model")
+    model = load_model(resolve_model(args.model))
+    if model.type != "fused":
+        ap.error(f"{args.model} is a {model.type} model; this measures a fused model's encoder correction")
     frames = {"test": bench.load_splits(args)["test"]}
     F = bench.featurize(frames, model.extractors, args.cache_dir)
     X = F["test"].reindex(columns=model.feature_names).to_numpy(float)
     docs = [Document.from_text(t) for t in frames["test"].text]
     full = model.logit(X, docs)
-    skip_w, skip_b = model.tensors["head.skip.weight"].ravel(), float(model.tensors["head.skip.bias"][0])
-    linear = model.standardize(X) @ skip_w + skip_b
+    linear = model.linear_logit(X)
     correction = full - linear
     y = frames["test"].y.to_numpy()
     print(json.dumps({

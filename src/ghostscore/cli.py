@@ -23,6 +23,13 @@ app = typer.Typer(
 err = Console(stderr=True)
 
 
+# The labeled-data options train, calibrate and evaluate share (one definition, the same help everywhere).
+LABEL_FIELD = typer.Option("label", help="Label column.")
+POSITIVE = typer.Option("machine", help="Label value meaning machine-written.")
+NEGATIVE = typer.Option("human", help="Label value meaning human-written.")
+TEXT_FIELD = typer.Option("text", help="Text column.")
+
+
 def _csv_list(value: str | None) -> list[str]:
     """``"a, b,,c"`` -> ``["a", "b", "c"]``; None or empty -> ``[]``."""
     return [v.strip() for v in (value or "").split(",") if v.strip()]
@@ -159,10 +166,10 @@ def train(
     data: list[Path] = typer.Option(..., "--data", help="Labeled data file(s) or directories."),
     out: Path = typer.Option(..., "--out", help="Directory for the trained model."),
     kind: str = typer.Option("linear", help="linear or fused."),
-    label_field: str = typer.Option("label", help="Label column."),
-    positive: str = typer.Option("machine", help="Label value meaning machine-written."),
-    negative: str = typer.Option("human", help="Label value meaning human-written."),
-    text_field: str = typer.Option("text", help="Text column."),
+    label_field: str = LABEL_FIELD,
+    positive: str = POSITIVE,
+    negative: str = NEGATIVE,
+    text_field: str = TEXT_FIELD,
     no_lm: bool = typer.Option(False, "--no-lm", help="Train without language-model features."),
     extractors: str = typer.Option(None, help="Comma-separated extractors feeding the model (default: all)."),
     max_per_stratum: int = typer.Option(None, help="Subsample cap per stratum (source x generator x label)."),
@@ -203,10 +210,10 @@ def calibrate(
     model: str = typer.Option(None, "--model", help="Model directory or packaged name (default: default)."),
     split: str = typer.Option(None, help="Only rows with this split value."),
     fpr: float = typer.Option(0.01, help="False-positive rate for the 'ai' verdict."),
-    label_field: str = typer.Option("label", help="Label column."),
-    positive: str = typer.Option("machine", help="Label value meaning machine-written."),
-    negative: str = typer.Option("human", help="Label value meaning human-written."),
-    text_field: str = typer.Option("text", help="Text column."),
+    label_field: str = LABEL_FIELD,
+    positive: str = POSITIVE,
+    negative: str = NEGATIVE,
+    text_field: str = TEXT_FIELD,
     no_lm: bool = typer.Option(False, "--no-lm", help="Recalibrate the features-only model."),
     max_per_stratum: int = typer.Option(None, help="Subsample cap per stratum (as in training)."),
     cache_dir: Path = typer.Option(None, help="Feature cache directory."),
@@ -222,6 +229,8 @@ def calibrate(
         ))
     except InputError as exc:
         _fail(EXIT_INPUT, exc.message)
+    except ModelError as exc:
+        _fail(EXIT_MODEL, str(exc))
     err.print(f"recalibrated model written to {path}")
 
 
@@ -231,10 +240,10 @@ def evaluate(
     model: str = typer.Option(None, "--model", help="Model directory or packaged name."),
     out: Path = typer.Option(Path("runs/eval"), "--out", help="Directory for metrics.json and plots."),
     split: str = typer.Option(None, help="Only rows with this split value (e.g. test)."),
-    label_field: str = typer.Option("label", help="Label column."),
-    positive: str = typer.Option("machine", help="Label value meaning machine-written."),
-    negative: str = typer.Option("human", help="Label value meaning human-written."),
-    text_field: str = typer.Option("text", help="Text column."),
+    label_field: str = LABEL_FIELD,
+    positive: str = POSITIVE,
+    negative: str = NEGATIVE,
+    text_field: str = TEXT_FIELD,
     no_lm: bool = typer.Option(False, "--no-lm", help="Use the features-only model."),
     max_per_stratum: int = typer.Option(None, help="Subsample cap per stratum."),
     human_factor: float = typer.Option(1.0, help="With a cap: human strata get this many times the cap."),

@@ -213,10 +213,15 @@ class FusedModel:
 
             from .models.encoder import minilm_dir
 
-            hf_logging.disable_progress_bar()  # a weight-loading bar on every `ghostscore score` is noise
             path = minilm_dir()
-            tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-            model = AutoModel.from_pretrained(str(path), local_files_only=True).eval()
+            bars = hf_logging.is_progress_bar_enabled()
+            hf_logging.disable_progress_bar()  # a weight-loading bar on every `ghostscore score` is noise
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+                model = AutoModel.from_pretrained(str(path), local_files_only=True).eval()
+            finally:
+                if bars:  # leave the host application's setting as it was
+                    hf_logging.enable_progress_bar()
             arch = self.config["architecture"]
             deltas = {}
             for key in self.tensors:
@@ -250,6 +255,11 @@ class FusedModel:
         z = torch.from_numpy(self.standardize(X).astype(np.float32))
         with torch.inference_mode():
             return self._head(h, z).numpy().astype(np.float64)
+
+    def linear_logit(self, X: np.ndarray) -> np.ndarray:
+        """The skip path alone (in the residual recipe: the linear model the encoder corrects); no text needed."""
+        w = self.tensors["head.skip.weight"].reshape(-1)
+        return self.standardize(X) @ w + float(self.tensors["head.skip.bias"].reshape(-1)[0])
 
     def predict_proba(self, X: np.ndarray, docs: list | None = None) -> np.ndarray:
         a, b = self.calibration
