@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from ghostscore.data import load_labeled, split_for_group, stratified_sample
+from ghostscore.training.data import load_labeled, split_for_group, stratified_sample
 from ghostscore.errors import InputError
 
 

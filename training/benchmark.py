@@ -39,7 +39,7 @@ import pandas as pd
 
 from ghostscore import metrics
 from ghostscore.classifier import OperatingPoint
-from ghostscore.data import is_instruction_tuned, load_labeled, stratified_sample
+from ghostscore.training.data import is_instruction_tuned, load_labeled, stratified_sample
 from ghostscore.evaluate import _jsonable, human_reference, per_group_table
 from ghostscore.featurecache import FeatureCache
 from ghostscore.features import available, build_extractors

@@ -142,7 +142,7 @@ def frame_logits(df: pd.DataFrame, model, *, cache_dir: str | None, progress: bo
 
 def load_frame(cfg: EvalConfig) -> pd.DataFrame:
     """The labeled rows ``cfg`` asks for: split, English only, subsampled by ``cfg``'s cap and factors."""
-    from .data import load_labeled, stratified_sample
+    from .training.data import load_labeled, stratified_sample
 
     df = load_labeled(cfg.data, text_field=cfg.text_field, label_field=cfg.label_field,
                       positive=cfg.positive, negative=cfg.negative)

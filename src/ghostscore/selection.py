@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from . import metrics
-from .data import is_instruction_tuned
+from .training.data import is_instruction_tuned
 
 
 def human_reference(df: pd.DataFrame, machine: pd.DataFrame) -> pd.Series:

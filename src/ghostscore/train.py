@@ -191,7 +191,7 @@ def feature_ranges(X: pd.DataFrame, y: np.ndarray) -> dict[str, dict[str, list[f
 
 
 def prepare(cfg: TrainConfig) -> pd.DataFrame:
-    from .data import load_labeled, stratified_sample
+    from .training.data import load_labeled, stratified_sample
 
     df = load_labeled(
         cfg.data, text_field=cfg.text_field, label_field=cfg.label_field, positive=cfg.positive,

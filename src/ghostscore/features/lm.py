@@ -19,6 +19,9 @@ from . import Extractor, FeatureSet, register
 
 # GLTR buckets are disjoint: rank 1, 2-10, 11-100, 101-1000 (the remainder is implied).
 _BUCKETS = ((1, 1), (2, 10), (11, 100), (101, 1000))
+# The verdict reads the first LM_TOKEN_BUDGET tokens of the flat text (BENCHMARKS.md: AUROC vs tokens);
+# the feature table is built with the same budget, so what is trained is what is served.
+LM_TOKEN_BUDGET = 256
 MIN_SENTENCE_TOKENS = 3
 EVIDENCE_CRIT = 2.0  # a sentence at or above this criterion is shown as evidence
 MAX_EVIDENCE = 5
@@ -48,6 +51,38 @@ def _flat_to_text(doc: Document) -> np.ndarray | None:
     return np.asarray(index, dtype=np.int64)
 
 
+def token_features(logprob: np.ndarray, rank: np.ndarray, entropy: np.ndarray,
+                   variance: np.ndarray) -> dict[str, float]:
+    """The document-level LM features from per-token statistics: the one function that serving
+    (``LMExtractor``) and training from the feature table both call."""
+    lp = np.asarray(logprob, np.float64)
+    ok = np.isfinite(lp)
+    v = {n: math.nan for n in TOKEN_FEATURES}
+    if ok.sum() < 2:  # empty or one-word text: nothing to say
+        return v
+    lp, ent, var = lp[ok], np.asarray(entropy, np.float64)[ok], np.asarray(variance, np.float64)[ok]
+    rank = np.asarray(rank)[ok].astype(np.float64)
+    n = len(lp)
+    v["lm_logprob_mean"] = float(lp.mean())
+    v["lm_logprob_std"] = float(lp.std())
+    v["lm_logrank_mean"] = float(np.log(rank).mean())
+    v["lm_entropy_mean"] = float(ent.mean())
+    for (lo, hi), name in zip(_BUCKETS, ("top1", "top10", "top100", "top1000"), strict=True):
+        v[f"lm_gltr_{name}"] = float(np.mean((rank >= lo) & (rank <= hi)))
+    crit = criterion(lp, ent, var)
+    v["lm_fdg_crit"] = crit
+    v["lm_fdg_crit_norm"] = crit / math.sqrt(n) if math.isfinite(crit) else math.nan
+    v["lm_logprob_entropy_ratio"] = float(-lp.mean() / ent.mean()) if ent.mean() > 0 else math.nan
+    return v
+
+
+TOKEN_FEATURES = (
+    "lm_logprob_mean", "lm_logprob_std", "lm_logrank_mean", "lm_entropy_mean",
+    "lm_gltr_top1", "lm_gltr_top10", "lm_gltr_top100", "lm_gltr_top1000",
+    "lm_fdg_crit", "lm_fdg_crit_norm", "lm_logprob_entropy_ratio",
+)
+
+
 def criterion(logprob: np.ndarray, entropy: np.ndarray, variance: np.ndarray) -> float:
     """Fast-DetectGPT analytic criterion: (sum log p - sum E[log p]) / sqrt(sum Var[log p])."""
     var = float(np.sum(variance))
@@ -63,12 +98,14 @@ class LMExtractor(Extractor):
     name = "lm"
     family = "lm"
     requires = ("lm",)
-    feature_names = (
-        "lm_logprob_mean", "lm_logprob_std", "lm_logrank_mean", "lm_entropy_mean",
-        "lm_gltr_top1", "lm_gltr_top10", "lm_gltr_top100", "lm_gltr_top1000",
-        "lm_fdg_crit", "lm_fdg_crit_norm", "lm_logprob_entropy_ratio", "lm_sentence_logprob_std",
-        "lm_tokens",
-    )
+    version = "2"  # features from the first LM_TOKEN_BUDGET tokens (v1: whole text)
+    feature_names = (*TOKEN_FEATURES, "lm_sentence_logprob_std", "lm_tokens")
+    # lm_sentence_logprob_std depends on how much of the text was scored (budget vs full): evidence only.
+    layout_dependent = frozenset({"lm_tokens", "lm_sentence_logprob_std"})
+
+    def __init__(self, models: Any = None, budget: int | None = LM_TOKEN_BUDGET) -> None:
+        super().__init__(models)
+        self.budget = budget
 
     def _scorer(self) -> Any:
         if self.models is None:
@@ -80,41 +117,32 @@ class LMExtractor(Extractor):
     def extract(self, doc: Document) -> FeatureSet:
         return self.extract_many([doc])[0]
 
-    def extract_many(self, docs: Sequence[Document]) -> list[FeatureSet]:
-        """All documents go through one scorer call, so windows of every document share batches."""
+    def extract_many(self, docs: Sequence[Document], *, full: bool = False) -> list[FeatureSet]:
+        """All documents go through one scorer call, so windows of every document share batches.
+
+        The features always read the first ``budget`` tokens; ``full=True`` (reports) scores the whole
+        text so every sentence can be highlighted, which leaves those features unchanged.
+        """
         if not docs:
             return []
         texts = [d.flat_text for d in docs]
-        stats = self._scorer().score_tokens(texts)
+        stats = self._scorer().score_tokens(texts, max_tokens=None if full else self.budget)
         return [self._features(d, s) for d, s in zip(docs, stats, strict=True)]
 
     def _features(self, doc: Document, st: Any) -> FeatureSet:
         fs = self.empty()
         fs.extra["sentence_scores"] = []
         fs.values["lm_tokens"] = float(st.n_tokens)
-        lp = np.asarray(st.logprob, np.float64)
-        ok = np.isfinite(lp)
-        if ok.sum() < 2:  # empty or one-word text: nothing to say
+        k = max(0, (self.budget or st.n_scored + 1) - 1)
+        fs.values.update(token_features(st.logprob[:k], st.rank[:k], st.entropy[:k], st.variance[:k]))
+        ok = np.isfinite(np.asarray(st.logprob, np.float64))
+        if ok.sum() < 2:
             return fs
-        lp, ent, var = lp[ok], np.asarray(st.entropy, np.float64)[ok], np.asarray(st.variance, np.float64)[ok]
-        rank = np.asarray(st.rank)[ok]
-        n = len(lp)
-        v = fs.values
-        v["lm_logprob_mean"] = float(lp.mean())
-        v["lm_logprob_std"] = float(lp.std())
-        v["lm_logrank_mean"] = float(np.log(rank.astype(np.float64)).mean())
-        v["lm_entropy_mean"] = float(ent.mean())
-        for (lo, hi), name in zip(_BUCKETS, ("top1", "top10", "top100", "top1000"), strict=True):
-            v[f"lm_gltr_{name}"] = float(np.mean((rank >= lo) & (rank <= hi)))
-        crit = criterion(lp, ent, var)
-        v["lm_fdg_crit"] = crit
-        v["lm_fdg_crit_norm"] = crit / math.sqrt(n) if math.isfinite(crit) else math.nan
-        v["lm_logprob_entropy_ratio"] = float(-lp.mean() / ent.mean()) if ent.mean() > 0 else math.nan
         sentences = self._sentence_scores(doc, st, ok)
         fs.extra["sentence_scores"] = sentences
         means = [s["mean_logprob"] for s in sentences if s["n_tokens"] >= MIN_SENTENCE_TOKENS]
         if len(means) >= 2:
-            v["lm_sentence_logprob_std"] = float(np.std(means))
+            fs.values["lm_sentence_logprob_std"] = float(np.std(means))
         fs.evidence.extend(self._evidence(doc, sentences))
         return fs
 

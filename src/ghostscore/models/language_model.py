@@ -66,10 +66,11 @@ class TokenStats:
     rank: np.ndarray
     entropy: np.ndarray
     variance: np.ndarray
+    total_tokens: int | None = None  # tokens of the whole text when only a budget was scored
 
     @property
     def n_tokens(self) -> int:
-        return int(len(self.input_ids))
+        return int(self.total_tokens if self.total_tokens is not None else len(self.input_ids))
 
     @property
     def n_scored(self) -> int:
@@ -158,6 +159,24 @@ def head_stats(logits: Any, targets: Any) -> tuple[Any, Any, Any, Any]:
     second = (plogp * logp).sum(-1)
     var = torch.clamp(second - mean * mean, min=0.0)
     return lp.squeeze(-1), rank, -mean, var
+
+
+def head_stats_chunked(logits: Any, targets: Any, chunk: int = 256) -> tuple[Any, Any, Any, Any]:
+    """``head_stats`` for eager PyTorch: the same four statistics, computed in cache-sized row chunks with
+    in-place ops (about 3x faster on CPU; ranks may differ by one on exact float ties)."""
+    import torch
+
+    parts = []
+    for i in range(0, logits.shape[0], chunk):
+        logp = logits[i : i + chunk].float()
+        logp = logp - torch.logsumexp(logp, -1, keepdim=True)
+        lp = logp.gather(-1, targets[i : i + chunk, None])
+        rank = (logp > lp).sum(-1) + 1
+        plogp = logp.exp().mul_(logp)
+        mean = plogp.sum(-1)
+        var = torch.clamp(torch.linalg.vecdot(plogp, logp) - mean * mean, min=0.0)
+        parts.append((lp.squeeze(-1), rank, -mean, var))
+    return tuple(torch.cat([p[k] for p in parts]) for k in range(4))  # type: ignore[return-value]
 
 
 def plan_windows(n: int, window: int = WINDOW, context: int = CONTEXT) -> list[tuple[int, int, int]]:
@@ -327,7 +346,7 @@ class TorchBackend:
             parts: list[tuple[Any, ...]] = []
             for i in range(0, b * t, head_chunk):  # keep the (tokens x 49k) logits small
                 logits = self.model.lm_head(flat[i : i + head_chunk])
-                parts.append(head_stats(logits, targets[i : i + head_chunk]))
+                parts.append(head_stats_chunked(logits, targets[i : i + head_chunk]))
             cols = [torch.cat([p[k] for p in parts]).reshape(b, t).cpu().numpy() for k in range(4)]
         return dict(zip(_STAT_FIELDS, cols, strict=True))
 
@@ -379,9 +398,16 @@ class LMScorer:
             out.append((np.asarray(ids, np.int64), np.asarray(offs, np.int64).reshape(-1, 2)))
         return out
 
-    def score_tokens(self, texts: Sequence[str]) -> list[TokenStats]:
-        """Per-token stats of every text; all windows of all texts are batched together."""
+    def score_tokens(self, texts: Sequence[str], max_tokens: int | None = None) -> list[TokenStats]:
+        """Per-token stats of every text; all windows of all texts are batched together.
+
+        ``max_tokens`` scores only each text's first tokens (the verdict's budget); ``n_tokens`` of the
+        result still counts the whole text.
+        """
         toks = self.tokenize(texts)
+        totals = [len(ids) for ids, _ in toks]
+        if max_tokens is not None:
+            toks = [(ids[:max_tokens], offs[:max_tokens]) for ids, offs in toks]
         jobs = []  # (text index, start, end, score_from)
         for ti, (ids, _) in enumerate(toks):
             for start, end, score_from in plan_windows(len(ids), self.window, self.context):
@@ -408,7 +434,7 @@ class LMScorer:
         stats = []
         for ti, (ids, offs) in enumerate(toks):
             stats.append(TokenStats(
-                input_ids=ids, offsets=offs, logprob=results["logprob"][ti],
+                input_ids=ids, offsets=offs, total_tokens=totals[ti], logprob=results["logprob"][ti],
                 rank=results["rank"][ti].astype(np.int64), entropy=results["entropy"][ti],
                 variance=results["variance"][ti],
             ))

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from ..errors import InputError
 
 META_COLUMNS = ("generator", "domain", "dataset", "attack", "lang", "id")
 # Chat/instruction-tuned generators: the kind content farms use today. Base models that continue a
