@@ -30,7 +30,7 @@ browser-deps:
 	  else echo "chromium not installed: browser tests will be skipped"; fi; }
 
 lint: setup
-	$(BIN)/ruff check src tests training
+	$(BIN)/ruff check src tests benchmarks
 
 test: setup browser-deps lint
 	$(BIN)/python -m pytest -q

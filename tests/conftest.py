@@ -41,7 +41,8 @@ def articles() -> list[str]:
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real saved LinearModel with no extractor features (a constant logit): loads in any process,
     whatever extractors exist, so subprocess and worker tests run the real Detector path fast."""
-    from ghostscore.classifier import LinearModel, OperatingPoint
+    from ghostscore.classifiers.calibration import OperatingPoint
+    from ghostscore.classifiers.linear import LinearModel
 
     model = LinearModel(
         feature_names=[], extractors=[], mean=np.zeros(0), scale=np.ones(0), coef=np.zeros(0), bias=0.4,
@@ -78,7 +79,7 @@ class StubDetector:
 
     def _one(self, text: Any) -> Any:
         from ghostscore.errors import InputError
-        from ghostscore.score import Score
+        from ghostscore.results import Score
 
         if not isinstance(text, str):
             return InputError("not_text", f"expected text, got {type(text).__name__}")
@@ -124,7 +125,7 @@ def make_stub_detector() -> Any:
 
 def packaged_features_only() -> Path | None:
     """The lead's packaged features-only model, when it has been trained and its extractors exist."""
-    from ghostscore.detector import packaged_model_dir
+    from ghostscore.classifiers import packaged_model_dir
 
     path = packaged_model_dir("features-only")
     return path if (path / "config.json").exists() else None

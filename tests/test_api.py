@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ghostscore.classifier import LinearModel, OperatingPoint
+from ghostscore.classifiers.calibration import OperatingPoint
+from ghostscore.classifiers.linear import LinearModel
 from ghostscore.detector import Detector
 from ghostscore.document import Document
 from ghostscore.features import REGISTRY, Extractor, FeatureSet

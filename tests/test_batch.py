@@ -260,10 +260,10 @@ def test_cli_batch_and_bad_model_keeps_existing_output(tmp_path: Path, tiny_mode
 
 
 def test_fault_test_small(tmp_path: Path, tiny_model_dir: Path) -> None:
-    """training/faulttest.py end to end on 300 records (10 bad): counts, SIGKILL mid-run, --resume."""
+    """benchmarks/faulttest.py end to end on 300 records (10 bad): counts, SIGKILL mid-run, --resume."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     r = subprocess.run(
-        [sys.executable, str(ROOT / "training" / "faulttest.py"), "--records", "300", "--bad", "10",
+        [sys.executable, str(ROOT / "benchmarks" / "faulttest.py"), "--records", "300", "--bad", "10",
          "--workdir", str(tmp_path), "--model", str(tiny_model_dir), "--chunk-size", "16", "--big-mb", "1"],
         capture_output=True, text=True, timeout=120, env=env,
     )

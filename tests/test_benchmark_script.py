@@ -1,4 +1,4 @@
-"""training/benchmark.py end to end on a small generated file (no language model): the protocols run and
+"""benchmarks/benchmark.py end to end on a small generated file (no language model): the protocols run and
 their numbers are consistent with the data they were given."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ghostscore.classifier import load_model
+from ghostscore.classifiers import load_model
 
 from .synthetic import write_labeled_jsonl
 
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _benchmark_module():
-    spec = importlib.util.spec_from_file_location("benchmark", ROOT / "training" / "benchmark.py")
+    spec = importlib.util.spec_from_file_location("benchmark", ROOT / "benchmarks" / "benchmark.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -36,7 +36,7 @@ def test_reading_grade_orders_plain_below_complex_prose() -> None:
 def test_benchmark_runs_test_logo_and_plain_protocols(tmp_path) -> None:
     data = _two_generator_file(tmp_path)
     out = tmp_path / "bench"
-    cmd = [sys.executable, str(ROOT / "training" / "benchmark.py"), "--data", str(data), "--cap", "100",
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "benchmark.py"), "--data", str(data), "--cap", "100",
            "--extractors", "phrasing,bio", "--protocols", "test,logo,plain", "--min-gen-test", "3",
            "--cache-dir", str(tmp_path / "cache"), "--out", str(out)]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
@@ -67,7 +67,7 @@ def _two_generator_file(tmp_path):
 def test_fused_benchmark_compares_variants_on_the_same_folds_and_saves_the_fused_model(tmp_path) -> None:
     data = _two_generator_file(tmp_path)
     out, saved = tmp_path / "bench", tmp_path / "fused"
-    cmd = [sys.executable, str(ROOT / "training" / "fused_benchmark.py"), "--data", str(data), "--cap", "100",
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "fused_benchmark.py"), "--data", str(data), "--cap", "100",
            "--extractors", "phrasing,bio", "--variants", "linear,fused", "--lodo-variants", "none", "--epochs", "1",
            "--min-gen-test", "3", "--cache-dir", str(tmp_path / "cache"), "--save-model", str(saved),
            "--out", str(out)]

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from ghostscore.classifier import LinearModel, OperatingPoint, load_model
+from ghostscore.classifiers import OperatingPoint, load_model
+from ghostscore.classifiers.linear import LinearModel
 from ghostscore.errors import ModelError
 
 

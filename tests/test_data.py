@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from ghostscore.training.data import load_labeled, split_for_group, stratified_sample
 from ghostscore.errors import InputError
+from ghostscore.training.data import load_labeled, split_for_group, stratified_sample
 
 
 def _rows(n: int = 60) -> list[dict]:
@@ -58,7 +58,7 @@ def test_stratified_sample_caps_each_stratum() -> None:
 
 
 def test_generator_factors_raise_one_generators_cap() -> None:
-    from ghostscore.train import parse_generator_factors
+    from ghostscore.training.config import parse_generator_factors
 
     df = pd.DataFrame({"text": [str(i) for i in range(120)], "y": 1, "dataset": "d", "attack": None,
                        "generator": ["llm-2026", "gpt-3.5-turbo"] * 60})

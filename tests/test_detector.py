@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ghostscore import Detector, InputError, ModelError
-from ghostscore.detector import packaged_model_dir
+from ghostscore.classifiers import packaged_model_dir
 
 EXAMPLE = (Path(__file__).resolve().parents[1] / "data" / "examples" / "content_farm_article.txt").read_text()
 HUMAN = (

@@ -44,14 +44,14 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def torch_encoder():
-    from ghostscore.models.encoder import SentenceEncoder
+    from ghostscore.backbones.encoder import SentenceEncoder
 
     return SentenceEncoder.load(backend="torch")
 
 
 @pytest.fixture(scope="module")
 def default_encoder(cache_dir: Path):
-    from ghostscore.models.encoder import SentenceEncoder
+    from ghostscore.backbones.encoder import SentenceEncoder
 
     with warnings.catch_warnings():
         if HAVE_ORT:
@@ -108,8 +108,8 @@ def test_corrupt_cache_is_rebuilt(
     damage: str, cache_dir: Path, default_encoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A damaged export (same-size bit flip, truncation, missing manifest) is detected and rebuilt."""
-    from ghostscore.models import cache as cache_mod
-    from ghostscore.models.encoder import SentenceEncoder, _source_meta, onnx_path
+    from ghostscore.backbones import cache as cache_mod
+    from ghostscore.backbones.encoder import SentenceEncoder, _source_meta, onnx_path
 
     private = tmp_path / "cache"
     shutil.copytree(cache_dir, private)
@@ -136,8 +136,8 @@ def test_corrupt_cache_is_rebuilt(
 
 
 def test_auto_falls_back_to_torch_with_warning(monkeypatch: pytest.MonkeyPatch, torch_encoder) -> None:
+    from ghostscore.backbones import encoder as enc_mod
     from ghostscore.errors import ModelError
-    from ghostscore.models import encoder as enc_mod
 
     def broken(*args: object, **kwargs: object) -> None:
         raise ImportError("No module named 'onnxruntime'")

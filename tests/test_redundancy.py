@@ -56,7 +56,7 @@ class FakeProvider:
 
 @pytest.fixture(scope="module")
 def minilm() -> RedundancyExtractor:
-    from ghostscore.models import ModelProvider
+    from ghostscore.backbones import ModelProvider
 
     return RedundancyExtractor(models=ModelProvider())
 
@@ -109,7 +109,7 @@ def test_extract_many_embeds_all_docs_in_one_call() -> None:
 
 @pytest.mark.parametrize("name", ["red_content_farm.txt", "red_human_news.txt"])
 def test_layout_free_features_ignore_added_and_removed_breaks(name: str) -> None:
-    from ghostscore.features.style import flat_view
+    from ghostscore.features.textview import flat_view
 
     doc = load(name)
     split = Document.from_text("\n\n".join(flat_view(doc).sentences))

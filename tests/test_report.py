@@ -10,7 +10,7 @@ import pytest
 
 from ghostscore.document import Document
 from ghostscore.report import model_context, operating_point_text, render_html, sentence_levels, write_report
-from ghostscore.score import Evidence, Score
+from ghostscore.results import Evidence, Score
 
 # A made-up content-farm article written for these tests: stock phrases, a restated claim, a template
 # author bio with an unfilled company slot, and a chatbot leftover at the end.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ghostscore.selection import generator_directions, sign_consistent_features
+from ghostscore.training.selection import generator_directions, sign_consistent_features
 
 
 def _frame(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from ghostscore.document import Document
-from ghostscore.features.style import StyleExtractor, count_syllables, flat_view
+from ghostscore.features.style import StyleExtractor, count_syllables
+from ghostscore.features.textview import flat_view
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

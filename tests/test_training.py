@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ghostscore import Detector
-from ghostscore.classifier import load_model
+from ghostscore.classifiers import load_model
 from ghostscore.cli import app
 
 from .synthetic import write_labeled_jsonl

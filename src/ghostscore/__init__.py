@@ -9,7 +9,7 @@
 from .detector import Detector
 from .document import Document
 from .errors import InputError, ModelError
-from .score import Evidence, Score
+from .results import Evidence, Score
 
 __version__ = "0.1.0"
 __all__ = ["Detector", "Document", "Evidence", "InputError", "ModelError", "Score", "__version__"]

@@ -77,7 +77,7 @@ def score(
     if json_out:
         typer.echo(result.to_json(indent=1))
         return
-    from .render import print_score
+    from .report.terminal import print_score
 
     print_score(result, doc, Console(), n_evidence=evidence)
 
@@ -183,7 +183,8 @@ def train(
         None, help="NAME=FACTOR: this generator's strata get FACTOR x the cap (repeatable)."),
 ) -> None:
     """Train a model on any labeled dataset (CSV, JSONL, Parquet or a datasets directory)."""
-    from .train import TrainConfig, parse_generator_factors, train_model
+    from .training.config import TrainConfig, parse_generator_factors
+    from .training.train import train_model
 
     try:
         factors = parse_generator_factors(generator_factor or [])
@@ -219,7 +220,7 @@ def calibrate(
     cache_dir: Path = typer.Option(None, help="Feature cache directory."),
 ) -> None:
     """Refit a model's calibration and threshold on your own texts (e.g. a domain the corpus lacks)."""
-    from .recalibrate import RecalibrateConfig, recalibrate
+    from .training.recalibrate import RecalibrateConfig, recalibrate
 
     try:
         path = recalibrate(RecalibrateConfig(
@@ -251,7 +252,7 @@ def evaluate(
     cache_dir: Path = typer.Option(None, help="Feature cache directory."),
 ) -> None:
     """Evaluate a model: AUROC, TPR at 1%/5% FPR, ECE, per-group tables, ROC/calibration plots."""
-    from .evaluate import EvalConfig, evaluate_model
+    from .training.evaluate import EvalConfig, evaluate_model
 
     try:
         metrics = evaluate_model(
@@ -275,7 +276,7 @@ def bench(
     backends: str = typer.Option("auto,torch", help="Comma-separated LM backends to compare."),
 ) -> None:
     """Language-model speed: tokens/s, mean log-prob and peak RSS for each backend, side by side."""
-    from .models.bench import run_bench
+    from .training.lm_bench import run_bench
 
     run_bench(tokens=tokens, backends=_csv_list(backends))
 

@@ -8,39 +8,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .classifier import load_model
+from .backbones import ModelProvider
+from .classifiers import Classifier, load_model, resolve_model
+from .classifiers.registry import PACKAGED_MODELS, packaged_model_dir
 from .document import DEFAULT_MAX_CHARS, MIN_WORDS, Document
 from .errors import InputError, ModelError
 from .features import FeatureSet, available, build_extractors
-from .models import ModelProvider
-from .score import Score
+from .features.pipeline import featurize
+from .results import Score
 
-PACKAGED_MODELS = ("default", "linear", "features-only")
+__all__ = ["PACKAGED_MODELS", "Detector", "packaged_model_dir", "resolve_model"]
 # Extractors run for their evidence even when the model does not read their features. The cheap ones
 # always run; MiniLM restatements and style only with ``explain=True`` (interactive use, reports).
 CHEAP_EVIDENCE = ("bio", "phrasing")
 EXPLAIN_EVIDENCE = ("bio", "phrasing", "redundancy", "style")
-
-
-def packaged_model_dir(name: str) -> Path:
-    return Path(str(resources.files("ghostscore") / "resources" / "models" / name))
-
-
-def resolve_model(model: str | Path | None, *, use_lm: bool = True) -> Path:
-    """A packaged model name ("default", "features-only") or a directory path."""
-    if model is None:
-        model = "default" if use_lm else "features-only"
-    if isinstance(model, str) and model in PACKAGED_MODELS:
-        path = packaged_model_dir(model)
-    else:
-        path = Path(model)
-    if not (path / "config.json").exists():
-        raise ModelError(f"no model found at {path}; packaged models: {', '.join(PACKAGED_MODELS)}")
-    return path
 
 
 class Detector:
@@ -50,7 +34,7 @@ class Detector:
     """
 
     def __init__(
-        self, model: Any, *, provider: ModelProvider | None = None, fpr: float | None = None,
+        self, model: Classifier, *, provider: ModelProvider | None = None, fpr: float | None = None,
         max_chars: int = DEFAULT_MAX_CHARS, min_words: int = MIN_WORDS, explain: bool = True,
     ) -> None:
         self.model = model
@@ -78,7 +62,7 @@ class Detector:
         # evidence-only extractors that cost model time; run when explain is asked for (per call or default)
         extra = [n for n in EXPLAIN_EVIDENCE if n in registry and n not in names]
         self.explain_extractors = build_extractors(extra, models=self.provider)
-        if fpr is not None and getattr(model, "operating_point", None) is None:
+        if fpr is not None and model.operating_point is None:
             raise ModelError("this model has no stored operating point; cannot choose an FPR")
 
     @classmethod
@@ -95,8 +79,7 @@ class Detector:
         path = resolve_model(model, use_lm=use_lm)
         provider = ModelProvider(cache_dir=cache_dir, device=device, lm_backend=lm_backend, threads=threads)
         clf = load_model(path)
-        if hasattr(clf, "attach"):
-            clf.attach(provider)
+        clf.attach(provider)
         return cls(clf, provider=provider, fpr=fpr, max_chars=max_chars, explain=explain)
 
     # ---------------------------------------------------------------- pipeline steps
@@ -112,12 +95,11 @@ class Detector:
         return Document.from_text(item, format=format or "text", max_chars=self.max_chars)
 
     def featurize(self, docs: Sequence[Document], *, explain: bool | None = None) -> list[FeatureSet]:
-        sets = [FeatureSet(values=dict(d.signals)) for d in docs]
+        """The model's extractors (+ evidence-only ones with ``explain``; then the LM scores whole texts so
+        every sentence can be highlighted, leaving the verdict's features unchanged)."""
         explain = self.explain if explain is None else explain
-        for extractor in [*self.extractors, *(self.explain_extractors if explain else [])]:
-            for fs, part in zip(sets, extractor.extract_many(docs), strict=True):
-                fs.merge(part)
-        return sets
+        extractors = [*self.extractors, *(self.explain_extractors if explain else [])]
+        return featurize(docs, extractors, full=explain)
 
     def forward(self, docs: Sequence[Document], fsets: Sequence[FeatureSet]) -> list[float]:
         """Calibrated P(machine) for each document, in one batched model call."""
@@ -130,15 +112,19 @@ class Detector:
 
     def postprocess(
         self, doc: Document, fs: FeatureSet, probability: float | None, problems: list[str] | None = None,
+        *, fpr: float | None = None,
     ) -> Score:
-        op = getattr(self.model, "operating_point", None)
-        band = op.band(self.fpr) if op else None
+        op = self.model.operating_point
+        fpr = self.fpr if fpr is None else fpr
+        if fpr is not None and op is None:
+            raise ModelError("this model has no stored operating point; cannot choose an FPR")
+        band = op.band(fpr) if op else None
         if problems or probability is None or not math.isfinite(probability):
             return Score(
                 ai_probability=None, verdict="unsupported", features=fs.values, evidence=fs.evidence,
                 reasons=problems or ["model produced no finite score"], model=self.model.name,
             )
-        verdict = op.verdict(probability, self.fpr) if op else ("ai" if probability >= 0.5 else "human")
+        verdict = op.verdict(probability, fpr) if op else ("ai" if probability >= 0.5 else "human")
         contributions = self.model.contributions(self.model.vectorize(fs.values))
         return Score(
             ai_probability=probability, verdict=verdict, features=fs.values,
@@ -150,17 +136,19 @@ class Detector:
     # ---------------------------------------------------------------- public API
     def score(
         self, text: str | bytes | Document, *, format: str | None = None, explain: bool | None = None,
+        fpr: float | None = None,
     ) -> Score:
         """Score one text. Raises ``InputError`` on empty, binary, undecodable or too-long input.
 
         ``explain`` (default: as loaded) adds evidence-only extractors (MiniLM restatements, style); the
-        probability and verdict do not depend on it.
+        probability and verdict do not depend on it. ``fpr`` (default: as loaded) picks the operating point
+        for this call only.
         """
-        return next(self.score_many([text], format=format, explain=explain))
+        return next(self.score_many([text], format=format, explain=explain, fpr=fpr))
 
     def score_many(
         self, texts: Iterable[str | bytes | Document], *, batch_size: int = 16, format: str | None = None,
-        explain: bool | None = None,
+        explain: bool | None = None, fpr: float | None = None,
     ) -> Iterator[Score]:
         """Yield Scores in input order, batching documents through the models.
 
@@ -171,21 +159,21 @@ class Detector:
         for item in texts:
             batch.append(self.preprocess(item, format=format))
             if len(batch) >= batch_size:
-                yield from self._score_docs(batch, explain=explain)
+                yield from self._score_docs(batch, explain=explain, fpr=fpr)
                 batch = []
         if batch:
-            yield from self._score_docs(batch, explain=explain)
+            yield from self._score_docs(batch, explain=explain, fpr=fpr)
 
     def score_records(
         self, texts: Iterable[Any], *, batch_size: int = 16, format: str | None = None,
-        explain: bool | None = None,
+        explain: bool | None = None, fpr: float | None = None,
     ) -> Iterator[Score | InputError]:
         """Like ``score_many`` but yields an ``InputError`` in place of each record that cannot be scored."""
         batch: list[tuple[int, Document | InputError]] = []
 
         def flush() -> Iterator[Score | InputError]:
             docs = [d for _, d in batch if isinstance(d, Document)]
-            scored = iter(self._score_docs(docs, explain=explain)) if docs else iter(())
+            scored = iter(self._score_docs(docs, explain=explain, fpr=fpr)) if docs else iter(())
             for _, d in batch:
                 yield d if isinstance(d, InputError) else next(scored)
 
@@ -200,14 +188,17 @@ class Detector:
         if batch:
             yield from flush()
 
-    def _score_docs(self, docs: Sequence[Document], *, explain: bool | None = None) -> list[Score]:
+    def _score_docs(
+        self, docs: Sequence[Document], *, explain: bool | None = None, fpr: float | None = None,
+    ) -> list[Score]:
         problems = [d.support_problems(min_words=self.min_words) for d in docs]
         fsets = self.featurize(docs, explain=explain)
         ok = [i for i, pr in enumerate(problems) if not pr]
         probs: list[float | None] = [None] * len(docs)
         for i, p in zip(ok, self.forward([docs[i] for i in ok], [fsets[i] for i in ok]), strict=True):
             probs[i] = p
-        return [self.postprocess(d, fs, p, pr) for d, fs, p, pr in zip(docs, fsets, probs, problems, strict=True)]
+        return [self.postprocess(d, fs, p, pr, fpr=fpr)
+                for d, fs, p, pr in zip(docs, fsets, probs, problems, strict=True)]
 
 
 def _rank_evidence(fs: FeatureSet, contributions: dict[str, float]) -> list:

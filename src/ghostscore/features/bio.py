@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..document import Document, Span
-from ..score import Evidence
-from . import Extractor, FeatureSet, register
+from ..results import Evidence
+from .base import Extractor, FeatureSet, register
 
 _WRITER = (
     r"(?:writer|editor|author|journalist|contributor|reporter|blogger|columnist|correspondent|copywriter|"

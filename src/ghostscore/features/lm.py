@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..document import Document
-from . import Extractor, FeatureSet, register
+from .base import Extractor, FeatureSet, register
 
 # GLTR buckets are disjoint: rank 1, 2-10, 11-100, 101-1000 (the remainder is implied).
 _BUCKETS = ((1, 1), (2, 10), (11, 100), (101, 1000))
@@ -109,7 +109,7 @@ class LMExtractor(Extractor):
 
     def _scorer(self) -> Any:
         if self.models is None:
-            from ..models import ModelProvider
+            from ..backbones import ModelProvider
 
             self.models = ModelProvider()
         return self.models.language_model()

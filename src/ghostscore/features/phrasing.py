@@ -4,7 +4,7 @@ Why: content-farm rewrites lean on a small stock of phrases ("plays a crucial ro
 "navigate the ever-evolving landscape") and say little that can be checked (few numbers, names, dates,
 quotes or attributions). Both are cheap to measure and easy to show to a moderator as spans.
 
-Phrase lists live in ``resources/lexicon``: ``phrases.tsv`` is learned by ``training/build_lexicon.py``
+Phrase lists live in ``resources/lexicon``: ``phrases.tsv`` is learned by ``benchmarks/build_lexicon.py``
 (smoothed log-odds, machine vs human, train split only); ``curated.tsv`` and ``ai_vocab.txt`` are
 hand-curated, partly from the AI-vocabulary list of the human_detectors annotation guide (MIT, GitHub
 jenna-russell/human_detectors, prompts/detection_guide.txt).
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from ..document import Document
-from . import Extractor, FeatureSet, register
+from .base import Extractor, FeatureSet, register
 
 # One tokenizer for the lexicon builder and the matcher, so learned n-grams match at scoring time.
 # Hyphens and punctuation split words ("ever-evolving" -> ever, evolving); apostrophes stay inside.

@@ -22,9 +22,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..document import ENGLISH_STOPWORDS, Document
-from ..score import Evidence
-from . import Extractor, FeatureSet, register
-from .style import WORD_RE, FlatView, flat_view
+from ..results import Evidence
+from .base import Extractor, FeatureSet, register
+from .textview import WORD_RE, FlatView, flat_view
 
 MAX_SENTENCES = 200  # per document, for similarity; huge documents are subsampled evenly
 MIN_SENTENCE_WORDS = 4  # shorter sentences ("He agreed.") match everything and are left out of similarity
@@ -189,7 +189,7 @@ class RedundancyExtractor(Extractor):
 
     def _encoder(self) -> Any:
         if self.models is None:  # standalone use: a private provider, so features are never silently NaN
-            from ..models import ModelProvider
+            from ..backbones import ModelProvider
 
             self.models = ModelProvider()
         return self.models.encoder()

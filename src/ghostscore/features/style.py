@@ -11,19 +11,14 @@ from __future__ import annotations
 
 import math
 import re
-from bisect import bisect_right
-from dataclasses import dataclass
-from functools import cached_property
 from typing import ClassVar
 
-import blingfire
 import numpy as np
 
 from ..document import Document
-from . import Extractor, FeatureSet, register
+from .base import Extractor, FeatureSet, register
+from .textview import WORD_RE, FlatView, flat_view
 
-WORD_RE = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?|\d+(?:[.,]\d+)*")
-_NONSPACE = re.compile(r"\S+")
 _VOWEL_GROUPS = re.compile(r"[aeiouy]+")
 _QUOTED = re.compile(r'"[^"]{1,2000}"')
 _DASH = re.compile(r"(?:(?<=\s)|^)-{1,3}(?=\s)|--")
@@ -38,63 +33,6 @@ SHORT_SENTENCE = 8  # words; at most this many is "very short"
 LONG_SENTENCE = 30  # words; at least this many is "very long"
 LOW_BURSTINESS = 0.30  # sentence-length CV below this, over enough sentences, is flagged as evidence
 MIN_SENTENCES_FOR_EVIDENCE = 8
-
-
-@dataclass(frozen=True)
-class FlatView:
-    """Body text with whitespace folded (equal to ``Document.flat_text``) and its own sentence split.
-
-    Sentences are segmented on the flat text, not per paragraph, so their count and lengths do not
-    depend on where paragraph breaks were. ``doc_spans`` maps each sentence back to ``Document.text``
-    (for evidence) and ``paragraphs`` gives the body paragraph (index into ``doc.paragraphs``) where
-    each sentence starts: that one is layout and only for layout-dependent features.
-    """
-
-    text: str
-    spans: list[tuple[int, int]]
-    doc_spans: list[tuple[int, int]]
-    paragraphs: list[int]
-
-    @cached_property
-    def sentences(self) -> list[str]:
-        return [self.text[s:e] for s, e in self.spans]
-
-
-def flat_view(doc: Document) -> FlatView:
-    """Build the layout-free sentence view of the body, keeping offsets into ``doc.text``."""
-    pieces: list[str] = []
-    tok_flat: list[int] = []
-    tok_doc: list[int] = []
-    tok_para: list[int] = []
-    pos = 0
-    for k, para in enumerate(doc.paragraphs):
-        if para.region != "body":
-            continue
-        for m in _NONSPACE.finditer(doc.text, para.start, para.end):
-            if pieces:
-                pieces.append(" ")
-                pos += 1
-            tok_flat.append(pos)
-            tok_doc.append(m.start())
-            tok_para.append(k)
-            pieces.append(m.group())
-            pos += m.end() - m.start()
-    text = "".join(pieces)
-    if not text:
-        return FlatView(text, [], [], [])
-    _, offsets = blingfire.text_to_sentences_and_offsets(text)
-    spans: list[tuple[int, int]] = []
-    doc_spans: list[tuple[int, int]] = []
-    paras: list[int] = []
-    for s, e in offsets:
-        if e <= s or not text[s:e].strip():
-            continue
-        i = max(0, bisect_right(tok_flat, s) - 1)
-        j = max(0, bisect_right(tok_flat, e - 1) - 1)
-        spans.append((s, e))
-        doc_spans.append((tok_doc[i] + (s - tok_flat[i]), tok_doc[j] + (e - tok_flat[j])))
-        paras.append(tok_para[i])
-    return FlatView(text, spans, doc_spans, paras)
 
 
 def count_syllables(word: str) -> int:

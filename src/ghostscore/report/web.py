@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from ..auth import header_key, key_matches
 from ..document import sniff_format
 from ..errors import InputError
-from . import model_context, render_html
+from .html import model_context, render_html
 
 MAX_BODY_BYTES = 8 * 1024 * 1024  # HTML pages may be large; Document enforces its own text limit
 FORMATS = ("auto", "text", "markdown", "html")

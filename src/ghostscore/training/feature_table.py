@@ -114,7 +114,7 @@ class TableScorer:
         import torch
         from transformers import AutoModelForCausalLM
 
-        from ..models.language_model import FastTokenizer, torch_dir
+        from ..backbones.language_model import FastTokenizer, torch_dir
 
         if threads:
             torch.set_num_threads(threads)
@@ -130,7 +130,7 @@ class TableScorer:
     def score(self, texts: Sequence[str]) -> list[dict[str, Any]]:
         import torch
 
-        from ..models.language_model import head_stats_chunked
+        from ..backbones.language_model import head_stats_chunked
 
         ids = [np.asarray(e[0], np.int64) for e in self.tokenizer.encode_batch(list(texts))]
         totals = [len(x) for x in ids]

@@ -1,0 +1,48 @@
+"""The one interface every classifier implements, so the Detector, training and evaluation never probe
+a model with ``hasattr``: feature vector in, raw logit and calibrated probability out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from .calibration import OperatingPoint
+
+
+@runtime_checkable
+class Classifier(Protocol):
+    """A trained, calibrated classifier artifact (safetensors + config.json + model card)."""
+
+    name: str
+    type: str
+    feature_names: list[str]
+    extractors: list[str]
+    calibration: tuple[float, float]
+    operating_point: OperatingPoint | None
+    metrics: dict[str, Any]
+    needs_docs: bool  # True for models that read the text itself, not only the feature vector
+
+    def vectorize(self, values: dict[str, float]) -> np.ndarray:
+        """The feature vector (in ``feature_names`` order; NaN where a feature is missing)."""
+        ...
+
+    def logit(self, X: np.ndarray, docs: list[Any] | None = None) -> np.ndarray:
+        """Raw, uncalibrated scores; ``docs`` is read only by models that read the text itself."""
+        ...
+
+    def predict_proba(self, X: np.ndarray, docs: list[Any] | None = None) -> np.ndarray:
+        """Calibrated P(machine)."""
+        ...
+
+    def contributions(self, x: np.ndarray) -> dict[str, float]:
+        """Each feature's share of the logit for one vector: ranks the evidence shown to a reviewer."""
+        ...
+
+    def attach(self, provider: Any) -> None:
+        """Hand the model the shared backbones (MiniLM, SmolLM2) it reads, if any."""
+        ...
+
+    def save(self, directory: str | Path, *, card: str | None = None) -> Path:
+        ...

@@ -1,0 +1,118 @@
+"""Calibration shared by every classifier: feature scaling, Platt scaling and the operating point.
+
+Operating point: ``human_quantiles`` stores the calibrated probabilities of validation *human* texts at
+1,000 quantiles, so the threshold for any false-positive rate (``fpr``) can be chosen at load time. The
+``ai`` verdict needs p >= threshold(fpr); texts between threshold(fpr * uncertain_factor) and that
+threshold are ``uncertain``; below, ``human``.
+
+Per-domain guard: a threshold that holds 1% false positives on the pooled validation humans can still
+accuse 2-4% of one domain's writers. ``domain_quantiles`` keeps the same quantiles per validation
+domain (only domains with at least ``MIN_DOMAIN_HUMANS`` human texts, so one noisy domain cannot set the
+threshold), and the threshold is the highest of the pooled and per-domain ones: the stated FPR then holds
+in every domain the model was calibrated on, at the price of some recall.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+DEFAULT_FPR = 0.01
+UNCERTAIN_FACTOR = 5.0  # the uncertain band starts at the threshold for 5x the target FPR
+MIN_DOMAIN_HUMANS = 50  # fewer validation humans than this: the domain's 1% quantile is noise
+
+
+def sigmoid(x: np.ndarray | float) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -40, 40)))
+
+
+def fit_scaler(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std of training rows, ignoring NaN; constant or empty columns get scale 1."""
+    mean = np.nanmean(X, axis=0)
+    std = np.nanstd(X, axis=0)
+    mean = np.where(np.isfinite(mean), mean, 0.0)
+    std = np.where(np.isfinite(std) & (std > 1e-9), std, 1.0)
+    return mean, std
+
+
+def standardize(X: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """z-scores clipped to [-6, 6]; missing values (NaN) sit at the training mean: no evidence either way."""
+    Z = (np.asarray(X, dtype=np.float64) - mean) / scale
+    return np.clip(np.where(np.isfinite(Z), Z, 0.0), -6.0, 6.0)
+
+
+@dataclass
+class OperatingPoint:
+    """Maps calibrated probabilities of validation human texts to thresholds for a chosen FPR."""
+
+    human_quantiles: list[float]
+    fpr: float = DEFAULT_FPR
+    domain_quantiles: dict[str, list[float]] = field(default_factory=dict)
+
+    @staticmethod
+    def _quantile_threshold(quantiles: list[float], fpr: float) -> float:
+        q = np.asarray(quantiles, dtype=float)
+        # threshold = (1 - fpr) quantile of human scores; nudge above so exactly fpr of humans exceed it
+        return float(min(1.0, np.interp(1.0 - fpr, np.linspace(0, 1, len(q)), q) + 1e-9))
+
+    def threshold(self, fpr: float | None = None) -> float:
+        fpr = self.fpr if fpr is None else fpr
+        if not 0 < fpr < 1:
+            raise ValueError(f"fpr must lie in (0, 1), got {fpr}")
+        return max(self._quantile_threshold(q, fpr)
+                   for q in [self.human_quantiles, *self.domain_quantiles.values()])
+
+    def band(self, fpr: float | None = None) -> tuple[float, float]:
+        fpr = self.fpr if fpr is None else fpr
+        hi = self.threshold(fpr)
+        lo = self.threshold(min(0.5, fpr * UNCERTAIN_FACTOR))
+        return min(lo, hi), hi
+
+    def verdict(self, p: float, fpr: float | None = None) -> str:
+        lo, hi = self.band(fpr)
+        if p >= hi:
+            return "ai"
+        if p >= lo:
+            return "uncertain"
+        return "human"
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"fpr": self.fpr, "human_quantiles": self.human_quantiles}
+        if self.domain_quantiles:
+            out["domain_quantiles"] = self.domain_quantiles
+        return out
+
+    @staticmethod
+    def from_json(op: dict[str, Any] | None) -> OperatingPoint | None:
+        if not op:
+            return None
+        return OperatingPoint(op["human_quantiles"], op["fpr"], dict(op.get("domain_quantiles") or {}))
+
+    @staticmethod
+    def from_scores(
+        human_probs: np.ndarray, fpr: float = DEFAULT_FPR, domains: Any = None,
+        min_domain_humans: int = MIN_DOMAIN_HUMANS,
+    ) -> OperatingPoint:
+        """Quantiles of validation human scores; with ``domains`` (one label per score), per domain too."""
+        grid = np.linspace(0, 1, 1001)
+        probs = np.asarray(human_probs, dtype=float)
+        per_domain: dict[str, list[float]] = {}
+        if domains is not None:
+            labels = np.asarray(domains, dtype=object).astype(str)
+            if len(labels) != len(probs):
+                raise ValueError("domains must give one label per human score")
+            for d in sorted(set(labels)):
+                m = labels == d
+                if m.sum() >= min_domain_humans:
+                    per_domain[d] = [float(x) for x in np.quantile(probs[m], grid)]
+        return OperatingPoint([float(x) for x in np.quantile(probs, grid)], fpr, per_domain)
+
+
+
+
+def platt(logits: np.ndarray, calibration: tuple[float, float]) -> np.ndarray:
+    """Calibrated probability from a raw logit: sigmoid(a * logit + b)."""
+    a, b = calibration
+    return sigmoid(a * np.asarray(logits, dtype=np.float64) + b)

@@ -1,0 +1,48 @@
+"""Where classifiers come from: packaged model names, model directories, and the type -> class table."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+from ..errors import ModelError
+from .base import Classifier
+from .fused import FusedModel
+from .linear import LinearModel
+
+PACKAGED_MODELS = ("default", "linear", "features-only")
+MODEL_TYPES: dict[str, type] = {"linear": LinearModel, "fused": FusedModel}
+
+
+def packaged_model_dir(name: str) -> Path:
+    return Path(str(resources.files("ghostscore") / "resources" / "models" / name))
+
+
+def resolve_model(model: str | Path | None, *, use_lm: bool = True) -> Path:
+    """A packaged model name ("default", "features-only", ...) or a directory path."""
+    if model is None:
+        model = "default" if use_lm else "features-only"
+    if isinstance(model, str) and model in PACKAGED_MODELS:
+        path = packaged_model_dir(model)
+    else:
+        path = Path(model)
+    if not (path / "config.json").exists():
+        raise ModelError(f"no model found at {path}; packaged models: {', '.join(PACKAGED_MODELS)}")
+    return path
+
+
+def load_model(directory: str | Path) -> Classifier:
+    """Load a saved classifier; the class comes from ``config["type"]``."""
+    directory = Path(directory)
+    config_path = directory / "config.json"
+    if not config_path.exists():
+        raise ModelError(f"no model at {directory} (config.json missing)")
+    try:
+        config = json.loads(config_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{config_path} is not valid JSON: {exc}") from exc
+    kind = config.get("type")
+    if kind not in MODEL_TYPES:
+        raise ModelError(f"{directory}: unknown model type {kind!r}")
+    return MODEL_TYPES[kind].from_config(config, directory)
