@@ -1,7 +1,9 @@
 """The HTML report and the report web page in real headless Chromium (Debian's /usr/bin/chromium).
 
 Checks what a moderator sees: shaded sentences and the bio finding visible, restated pairs linked, no
-console errors (a CSP violation would be one), and not a single request leaving the page.
+console errors (a CSP violation would be one), and not a single request leaving the page. The same for
+every page the service serves: the API docs at /docs render every operation, the paste-or-upload page
+at / gives the report.
 Screenshots go to test-artifacts/ (gitignored).
 """
 
@@ -13,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -124,15 +127,43 @@ def test_report_renders_in_chromium(browser_context: Any, tmp_path: Path) -> Non
     assert watch.external == [], watch.external
 
 
-@pytest.fixture()
-def live_server() -> Iterator[str]:
-    """Uvicorn serving a minimal app (``add_routes`` + a stub detector) on a free loopback port."""
+class ServiceStub(StubDetector):
+    """The report page's stub detector plus what the JSON API reads (``score_records``, a model with a name,
+    metrics and an operating point), so the real service app (``create_app``) answers on every route."""
+
+    class model(StubDetector.model):  # noqa: N801
+        name = "stub"
+        type = "stub"
+        extractors: list[str] = []
+        feature_names: list[str] = []
+        metrics = {"auroc": 0.5}
+
+        class operating_point:  # noqa: N801
+            fpr = 0.01
+
+            @staticmethod
+            def band(fpr: float | None = None) -> tuple[float, float]:
+                return (0.55, 0.81)
+
+            @staticmethod
+            def verdict(p: float, fpr: float | None = None) -> str:
+                return "ai" if p >= 0.81 else "uncertain" if p >= 0.55 else "human"
+
+    def score_records(self, texts: Any, *, format: str | None = None, explain: bool | None = None,
+                      **_: Any) -> Iterator[Any]:
+        for text in texts:
+            yield self.score(self.preprocess(text, format=format))
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """Uvicorn serving ``app`` on a free loopback port; yields its origin."""
     import uvicorn
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(make_app(StubDetector()), log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -146,6 +177,23 @@ def live_server() -> Iterator[str]:
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+@pytest.fixture()
+def live_server() -> Iterator[str]:
+    """A minimal app (``add_routes`` + a stub detector)."""
+    with serving(make_app(StubDetector())) as origin:
+        yield origin
+
+
+@pytest.fixture()
+def service() -> Iterator[tuple[str, Any]]:
+    """The real service app (``create_app``: API, /docs, report page) with a stub detector; (origin, app)."""
+    from ghostscore.server import ServerSettings, create_app
+
+    app = create_app(ServiceStub(), settings=ServerSettings())
+    with serving(app) as origin:
+        yield origin, app
 
 
 def test_web_form_without_javascript(tmp_path: Path, live_server: str) -> None:
@@ -173,3 +221,88 @@ def test_web_form_without_javascript(tmp_path: Path, live_server: str) -> None:
             assert watch.external == [], watch.external
         finally:
             context.close()
+
+
+OPERATIONS = [("post", "/v1/score"), ("get", "/healthz"), ("get", "/readyz"), ("get", "/v1/model")]
+
+
+def _page(context: Any, origin: str) -> tuple[Any, Watch]:
+    page = context.new_page()
+    watch = Watch(allowed_origin=origin + "/")
+    watch.attach(context, page)
+    return page, watch
+
+
+def test_docs_render_in_chromium(browser_context: Any, service: tuple[str, Any]) -> None:
+    """Swagger UI draws the OpenAPI document FastAPI emits (3.1), from local files only, and can call the API."""
+    origin, _ = service
+    page, watch = _page(browser_context, origin)
+    response = page.goto(origin + "/docs")
+    assert response is not None and response.ok
+    # operations, or Swagger UI's "Unable to render this definition" / "Failed to load API definition"
+    page.locator(".opblock, .version-pragma, .errors-wrapper").first.wait_for(timeout=20_000)
+    problems = page.locator(".version-pragma, .errors-wrapper")
+    assert problems.count() == 0, problems.first.inner_text()
+    assert "OAS 3.1" in page.locator(".information-container").inner_text()
+    for method, path in OPERATIONS:
+        op = page.locator(f'.opblock-{method} .opblock-summary-path[data-path="{path}"]')
+        assert op.count() == 1 and op.is_visible(), f"{method.upper()} {path} not shown"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "docs.png"), full_page=True)
+
+    # Interactive: expand GET /healthz, "Try it out", "Execute": the answer comes from the service itself.
+    block = page.locator(".opblock-get", has=page.locator('[data-path="/healthz"]'))
+    block.locator(".opblock-summary").first.click()
+    block.locator("button.try-out__btn").click()
+    block.locator("button.execute").click()
+    body = block.locator(".live-responses-table .response-col_description pre").first
+    body.wait_for(timeout=10_000)
+    assert '"status": "ok"' in body.inner_text()
+
+    assert watch.errors == [], watch.errors
+    assert watch.external == [], watch.external
+
+
+def test_service_form_gives_the_report(browser_context: Any, service: tuple[str, Any]) -> None:
+    """/ on the real service, JavaScript on: paste an article, submit, the report appears and works."""
+    origin, _ = service
+    page, watch = _page(browser_context, origin)
+    page.goto(origin + "/")
+    page.fill("#text", ARTICLE)
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    assert page.url == origin + "/report"
+    assert "Likely machine-generated" in page.locator(".verdict").inner_text()
+    assert page.locator('.doc [data-kinds~="template_bio"][id]').is_visible()
+    page.focus('.doc [data-kinds="restatement"][id]')  # the report's script runs under its CSP
+    assert "Restated claim" in page.locator("#detail").inner_text()
+    assert watch.errors == [], watch.errors
+    assert watch.external == [], watch.external
+
+
+def test_every_service_page_loads_cleanly(browser_context: Any, service: tuple[str, Any]) -> None:
+    """Every GET route of the service (pages, JSON, docs assets) and the form's error page open in Chromium
+    with a 2xx answer, no console errors and no request leaving the machine."""
+    from starlette.routing import Mount
+
+    origin, app = service
+    paths = []
+    for route in app.routes:
+        if isinstance(route, Mount):
+            continue  # static files: loaded by the pages that use them
+        if "GET" in (getattr(route, "methods", None) or ()) and "{" not in route.path:
+            paths.append(route.path)
+    assert {"/", "/docs", "/openapi.json", "/healthz", "/readyz", "/v1/model"} <= set(paths), paths
+    page, watch = _page(browser_context, origin)
+    for path in paths:
+        response = page.goto(origin + path)
+        assert response is not None and response.ok, (path, response and response.status)
+        page.wait_for_load_state("networkidle")
+    # the form's error page (nothing pasted): a 400 page that must still render cleanly
+    page.goto(origin + "/")
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    assert "Paste some text" in page.locator("[role=alert]").inner_text()
+    watch.errors = [e for e in watch.errors if "status of 400" not in e]  # the page's own status line
+    assert watch.errors == [], watch.errors
+    assert watch.external == [], watch.external

@@ -225,12 +225,62 @@ def test_openapi_and_docs(stub_detector: StubDetector) -> None:
     with client_for(stub_detector) as c:
         spec = c.get("/openapi.json").json()
         assert "/v1/score" in spec["paths"] and "/readyz" in spec["paths"]
+        assert spec["openapi"].startswith("3.1")  # what FastAPI emits: the docs page must be able to draw it
         docs = c.get("/docs")
         assert docs.status_code == 200
-        # served from the installed swagger-ui-bundle package, not a CDN: works on an offline machine
-        assert "/docs-assets/swagger-ui-bundle.js" in docs.text and "cdn." not in docs.text
-        assert c.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
+        # served by the service from the installed fastapi-offline package, not a CDN: works offline
+        assert 'src="docs-assets/swagger-ui-bundle.js"' in docs.text, "no Swagger UI: pip install 'ghostscore[serve]'"
+        assert 'href="docs-assets/swagger-ui.css"' in docs.text
+        assert "http:" not in docs.text and "https:" not in docs.text and "cdn." not in docs.text
+        assert '"url": "openapi.json"' in docs.text and '"validatorUrl": null' in docs.text
+        js = c.get("/docs-assets/swagger-ui-bundle.js")
+        assert js.status_code == 200
+        # Swagger UI 5's OpenAPI 3.1 support; 4.x shows "Unable to render this definition" for FastAPI's spec
+        assert "isOAS31" in js.text
         assert c.get("/docs-assets/swagger-ui.css").status_code == 200
+        assert "/docs" not in spec["paths"] and not any(p.startswith("/docs-assets") for p in spec["paths"])
+        assert c.get("/redoc").status_code == 404  # FastAPI's own pages (CDN scripts) are off
+
+
+def test_docs_csp_allows_its_own_script_and_nothing_else(stub_detector: StubDetector) -> None:
+    import base64
+    import hashlib
+    import re
+
+    with client_for(stub_detector) as c:
+        docs = c.get("/docs")
+    csp = docs.headers["content-security-policy"]
+    directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))
+    assert directives["default-src"] == "'none'" and directives["connect-src"] == "'self'"
+    assert "http" not in csp and "*" not in csp and "unsafe-eval" not in csp
+    inline = re.findall(r"<script>(.*?)</script>", docs.text, flags=re.S)
+    assert len(inline) == 1  # the initializer; the bundle itself comes from 'self'
+    digest = base64.b64encode(hashlib.sha256(inline[0].encode()).digest()).decode()
+    assert directives["script-src"] == f"'self' 'sha256-{digest}'"
+    assert docs.headers["x-content-type-options"] == "nosniff"
+
+
+def test_docs_without_swagger_files_list_the_operations(
+    stub_detector: StubDetector, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import ghostscore.apidocs as apidocs
+
+    monkeypatch.setattr(apidocs, "swagger_assets", lambda: None)
+    with client_for(stub_detector) as c:
+        docs = c.get("/docs")
+        assert docs.status_code == 200 and "<script" not in docs.text and "http" not in docs.text
+        for op in ("POST /v1/score", "GET /healthz", "GET /readyz", "GET /v1/model"):
+            assert op in docs.text
+        assert "fastapi-offline" in docs.text and 'href="openapi.json"' in docs.text
+        assert c.get("/docs-assets/swagger-ui-bundle.js").status_code == 404
+
+
+def test_docs_urls_are_relative_to_the_page() -> None:
+    from ghostscore.apidocs import plain_page, swagger_page
+
+    html, _ = swagger_page("/openapi.json", "t", page="/api/docs")
+    assert '"url": "../openapi.json"' in html and 'src="../docs-assets/swagger-ui-bundle.js"' in html
+    assert 'href="../openapi.json"' in plain_page({"paths": {}}, "/openapi.json", "t", page="/api/docs")
 
 
 def test_unknown_route_uses_error_shape(stub_detector: StubDetector) -> None:

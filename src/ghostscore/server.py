@@ -29,7 +29,6 @@ import uuid
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields, replace
-from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request
@@ -38,6 +37,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .apidocs import add_docs
 from .auth import header_key, key_matches
 from .errors import InputError
 
@@ -100,32 +100,6 @@ def _error_response(status: int, code: str, message: str, headers: dict[str, str
                     **extra: Any) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status,
                         headers=headers)
-
-
-def _swagger_assets() -> Path | None:
-    """Swagger UI files from the ``swagger-ui-bundle`` package, so /docs works with no internet."""
-    try:
-        from swagger_ui_bundle import swagger_ui_path
-    except ImportError:
-        return None
-    path = Path(str(swagger_ui_path))
-    return path if (path / "swagger-ui-bundle.js").exists() else None
-
-
-def _add_offline_docs(app: FastAPI, assets: Path) -> None:
-    from fastapi.openapi.docs import get_swagger_ui_html
-    from fastapi.responses import HTMLResponse
-    from fastapi.staticfiles import StaticFiles
-
-    app.mount("/docs-assets", StaticFiles(directory=str(assets)), name="docs-assets")
-
-    @app.get("/docs", include_in_schema=False)
-    async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json", title="ghostscore API",
-            swagger_js_url="/docs-assets/swagger-ui-bundle.js", swagger_css_url="/docs-assets/swagger-ui.css",
-            swagger_favicon_url="data:,",
-        )
 
 
 class ScoreRequest(BaseModel):
@@ -362,15 +336,13 @@ def create_app(
         yield
         state.admission.pool.shutdown(wait=False, cancel_futures=True)
 
-    assets = _swagger_assets()
     app = FastAPI(
         title="ghostscore", version=__version__, lifespan=lifespan,
         description="Scores articles for likely machine generation, with the evidence.",
-        docs_url=None if assets else "/docs", redoc_url=None,
+        docs_url=None, redoc_url=None,  # FastAPI's own pages load Swagger UI / ReDoc from a CDN
     )
     app.state.ghostscore = state
-    if assets:
-        _add_offline_docs(app, assets)
+    add_docs(app, "/docs")
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
