@@ -90,6 +90,7 @@ class StubDetector:
 
     def score_records(
         self, texts: Any, *, batch_size: int = 16, format: str | None = None, explain: bool | None = None,
+        fpr: float | None = None,
     ) -> Any:
         self.calls += 1
         self.explain_seen.append(explain)

@@ -189,7 +189,7 @@ def live_server() -> Iterator[str]:
 @pytest.fixture()
 def service() -> Iterator[tuple[str, Any]]:
     """The real service app (``create_app``: API, /docs, report page) with a stub detector; (origin, app)."""
-    from ghostscore.server import ServerSettings, create_app
+    from ghostscore.service import ServerSettings, create_app
 
     app = create_app(ServiceStub(), settings=ServerSettings())
     with serving(app) as origin:

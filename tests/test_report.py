@@ -421,7 +421,7 @@ def test_report_with_registered_extractors(doc: Document) -> None:
 
 def test_server_app_mounts_report_routes() -> None:
     """Contract with ``server.create_app``: it calls ``add_routes`` so / and /report are served."""
-    server = pytest.importorskip("ghostscore.server")
+    server = pytest.importorskip("ghostscore.service")
     from fastapi.testclient import TestClient
 
     with TestClient(server.create_app(StubDetector())) as c:
@@ -435,7 +435,7 @@ def test_web_page_with_api_key_takes_the_key_in_the_form() -> None:
     report needs it, from the form or a header; the JSON API still needs the header."""
     from fastapi.testclient import TestClient
 
-    from ghostscore.server import ServerSettings, create_app
+    from ghostscore.service import ServerSettings, create_app
 
     with TestClient(create_app(StubDetector(), settings=ServerSettings(api_key="s3cret"))) as c:
         page = c.get("/")

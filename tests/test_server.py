@@ -17,7 +17,7 @@ pytest.importorskip("httpx")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from ghostscore.server import ServerSettings, create_app  # noqa: E402
+from ghostscore.service import ServerSettings, create_app  # noqa: E402
 
 from .conftest import StubDetector, packaged_features_only  # noqa: E402
 
@@ -263,7 +263,7 @@ def test_docs_csp_allows_its_own_script_and_nothing_else(stub_detector: StubDete
 def test_docs_without_swagger_files_list_the_operations(
     stub_detector: StubDetector, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import ghostscore.apidocs as apidocs
+    import ghostscore.service.docs as apidocs
 
     monkeypatch.setattr(apidocs, "swagger_assets", lambda: None)
     with client_for(stub_detector) as c:
@@ -276,7 +276,7 @@ def test_docs_without_swagger_files_list_the_operations(
 
 
 def test_docs_urls_are_relative_to_the_page() -> None:
-    from ghostscore.apidocs import plain_page, swagger_page
+    from ghostscore.service.docs import plain_page, swagger_page
 
     html, _ = swagger_page("/openapi.json", "t", page="/api/docs")
     assert '"url": "../openapi.json"' in html and 'src="../docs-assets/swagger-ui-bundle.js"' in html

@@ -126,7 +126,7 @@ def serve(
     no_lm: bool = typer.Option(False, "--no-lm", help="Serve the fast features-only model."),
 ) -> None:
     """Run the HTTP service (POST /v1/score, GET /healthz, /readyz, /v1/model, page at /)."""
-    from .server import serve as run_server
+    from .service import serve as run_server
 
     run_server(host=host, port=port, model=model, use_lm=not no_lm)
 

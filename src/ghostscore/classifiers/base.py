@@ -22,6 +22,7 @@ class Classifier(Protocol):
     calibration: tuple[float, float]
     operating_point: OperatingPoint | None
     metrics: dict[str, Any]
+    meta: dict[str, Any]  # training config, data sizes, feature ranges (for the report)
     needs_docs: bool  # True for models that read the text itself, not only the feature vector
 
     def vectorize(self, values: dict[str, float]) -> np.ndarray:
