@@ -165,7 +165,10 @@ def report(
 def train(
     data: list[Path] = typer.Option(..., "--data", help="Labeled data file(s) or directories."),
     out: Path = typer.Option(..., "--out", help="Directory for the trained model."),
-    kind: str = typer.Option("linear", help="linear or fused."),
+    kind: str = typer.Option("linear", help="linear, fused, or (with --features-table) sequence."),
+    features_table: Path = typer.Option(
+        None, "--features-table", help="Train from a stored LM feature table (data/features/...): no LM pass; "
+        "--data gives the texts for the hand features."),
     label_field: str = LABEL_FIELD,
     positive: str = POSITIVE,
     negative: str = NEGATIVE,
@@ -197,6 +200,7 @@ def train(
                 cache_dir=str(cache_dir) if cache_dir else None,
                 sign_consistent=_csv_list(sign_consistent),
                 generator_factors=factors,
+                features_table=str(features_table) if features_table else None,
             )
         )
     except InputError as exc:

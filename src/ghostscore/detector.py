@@ -108,7 +108,7 @@ class Detector:
         import numpy as np
 
         X = np.stack([self.model.vectorize(fs.values) for fs in fsets])
-        return [float(p) for p in self.model.predict_proba(X, docs=list(docs))]
+        return [float(p) for p in self.model.predict_proba(X, docs=list(docs), extras=[fs.extra for fs in fsets])]
 
     def postprocess(
         self, doc: Document, fs: FeatureSet, probability: float | None, problems: list[str] | None = None,

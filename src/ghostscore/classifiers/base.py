@@ -29,11 +29,14 @@ class Classifier(Protocol):
         """The feature vector (in ``feature_names`` order; NaN where a feature is missing)."""
         ...
 
-    def logit(self, X: np.ndarray, docs: list[Any] | None = None) -> np.ndarray:
-        """Raw, uncalibrated scores; ``docs`` is read only by models that read the text itself."""
+    def logit(self, X: np.ndarray, docs: list[Any] | None = None, extras: list[dict[str, Any]] | None = None,
+              ) -> np.ndarray:
+        """Raw, uncalibrated scores; ``docs`` is read only by models that read the text itself, ``extras``
+        (``FeatureSet.extra``: per-token LM statistics) only by the sequence model."""
         ...
 
-    def predict_proba(self, X: np.ndarray, docs: list[Any] | None = None) -> np.ndarray:
+    def predict_proba(self, X: np.ndarray, docs: list[Any] | None = None,
+                      extras: list[dict[str, Any]] | None = None) -> np.ndarray:
         """Calibrated P(machine)."""
         ...
 

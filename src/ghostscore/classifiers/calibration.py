@@ -22,6 +22,7 @@ import numpy as np
 DEFAULT_FPR = 0.01
 UNCERTAIN_FACTOR = 5.0  # the uncertain band starts at the threshold for 5x the target FPR
 MIN_DOMAIN_HUMANS = 50  # fewer validation humans than this: the domain's 1% quantile is noise
+DEFAULT_MAX_MISS = 0.05  # 'human' only where at most this share of (unseen-generator) machine texts fall
 
 
 def sigmoid(x: np.ndarray | float) -> np.ndarray:
@@ -45,11 +46,19 @@ def standardize(X: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarra
 
 @dataclass
 class OperatingPoint:
-    """Maps calibrated probabilities of validation human texts to thresholds for a chosen FPR."""
+    """Maps calibrated probabilities of validation texts to the verdict's thresholds.
+
+    ``human_quantiles`` (validation humans) set the ``ai`` threshold for a chosen FPR. ``machine_quantiles``
+    (validation machine texts, scored by models that never saw their generator) keep ``human`` honest:
+    ``human`` is said only below the score under which at most ``max_miss`` of them fall; above that and
+    below the ``ai`` threshold the verdict is ``uncertain``.
+    """
 
     human_quantiles: list[float]
     fpr: float = DEFAULT_FPR
     domain_quantiles: dict[str, list[float]] = field(default_factory=dict)
+    machine_quantiles: list[float] | None = None
+    max_miss: float = DEFAULT_MAX_MISS
 
     @staticmethod
     def _quantile_threshold(quantiles: list[float], fpr: float) -> float:
@@ -68,7 +77,22 @@ class OperatingPoint:
         fpr = self.fpr if fpr is None else fpr
         hi = self.threshold(fpr)
         lo = self.threshold(min(0.5, fpr * UNCERTAIN_FACTOR))
+        if self.machine_quantiles:
+            lo = min(lo, self.human_cut())
         return min(lo, hi), hi
+
+    def human_cut(self) -> float:
+        """The score below which at most ``max_miss`` of validation machine texts fall."""
+        q = np.asarray(self.machine_quantiles or [0.0], dtype=float)
+        return float(np.interp(self.max_miss, np.linspace(0, 1, len(q)), q))
+
+    def miss_rate(self, fpr: float | None = None) -> float | None:
+        """Share of validation machine texts that get the verdict ``human`` (None without machine quantiles)."""
+        if not self.machine_quantiles:
+            return None
+        lo, _ = self.band(fpr)
+        q = np.asarray(self.machine_quantiles, dtype=float)
+        return float(np.interp(lo, q, np.linspace(0, 1, len(q)), left=0.0, right=1.0))
 
     def verdict(self, p: float, fpr: float | None = None) -> str:
         lo, hi = self.band(fpr)
@@ -82,20 +106,26 @@ class OperatingPoint:
         out: dict[str, Any] = {"fpr": self.fpr, "human_quantiles": self.human_quantiles}
         if self.domain_quantiles:
             out["domain_quantiles"] = self.domain_quantiles
+        if self.machine_quantiles:
+            out["machine_quantiles"] = self.machine_quantiles
+            out["max_miss"] = self.max_miss
         return out
 
     @staticmethod
     def from_json(op: dict[str, Any] | None) -> OperatingPoint | None:
         if not op:
             return None
-        return OperatingPoint(op["human_quantiles"], op["fpr"], dict(op.get("domain_quantiles") or {}))
+        return OperatingPoint(op["human_quantiles"], op["fpr"], dict(op.get("domain_quantiles") or {}),
+                              op.get("machine_quantiles"), float(op.get("max_miss", DEFAULT_MAX_MISS)))
 
     @staticmethod
     def from_scores(
         human_probs: np.ndarray, fpr: float = DEFAULT_FPR, domains: Any = None,
-        min_domain_humans: int = MIN_DOMAIN_HUMANS,
+        min_domain_humans: int = MIN_DOMAIN_HUMANS, machine_probs: np.ndarray | None = None,
+        max_miss: float = DEFAULT_MAX_MISS,
     ) -> OperatingPoint:
-        """Quantiles of validation human scores; with ``domains`` (one label per score), per domain too."""
+        """Quantiles of validation human scores; with ``domains`` (one label per score), per domain too;
+        with ``machine_probs``, the machine quantiles that bound the ``human`` verdict."""
         grid = np.linspace(0, 1, 1001)
         probs = np.asarray(human_probs, dtype=float)
         per_domain: dict[str, list[float]] = {}
@@ -107,7 +137,10 @@ class OperatingPoint:
                 m = labels == d
                 if m.sum() >= min_domain_humans:
                     per_domain[d] = [float(x) for x in np.quantile(probs[m], grid)]
-        return OperatingPoint([float(x) for x in np.quantile(probs, grid)], fpr, per_domain)
+        machine = None
+        if machine_probs is not None and len(machine_probs):
+            machine = [float(x) for x in np.quantile(np.asarray(machine_probs, dtype=float), grid)]
+        return OperatingPoint([float(x) for x in np.quantile(probs, grid)], fpr, per_domain, machine, max_miss)
 
 
 

@@ -239,7 +239,7 @@ class FusedModel:
     def vectorize(self, values: dict[str, float]) -> np.ndarray:
         return np.array([values.get(n, math.nan) for n in self.feature_names], dtype=np.float64)
 
-    def logit(self, X: np.ndarray, docs: list | None = None) -> np.ndarray:
+    def logit(self, X: np.ndarray, docs: list | None = None, extras: Any = None) -> np.ndarray:
         if docs is None:
             raise ModelError("the fused model reads the text: pass the documents")
         encoder, head = self._loaded.get()
@@ -255,7 +255,7 @@ class FusedModel:
         w = self.tensors["head.skip.weight"].reshape(-1)
         return self.standardize(X) @ w + float(self.tensors["head.skip.bias"].reshape(-1)[0])
 
-    def predict_proba(self, X: np.ndarray, docs: list | None = None) -> np.ndarray:
+    def predict_proba(self, X: np.ndarray, docs: list | None = None, extras: Any = None) -> np.ndarray:
         return platt(self.logit(X, docs), self.calibration)
 
     def contributions(self, x: np.ndarray) -> dict[str, float]:

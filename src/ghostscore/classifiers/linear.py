@@ -44,13 +44,13 @@ class LinearModel:
     def standardize(self, X: np.ndarray) -> np.ndarray:
         return standardize(X, self.mean, self.scale)
 
-    def logit(self, X: np.ndarray, docs: Any = None) -> np.ndarray:
+    def logit(self, X: np.ndarray, docs: Any = None, extras: Any = None) -> np.ndarray:
         return self.standardize(X) @ self.coef + self.bias
 
     def attach(self, provider: Any) -> None:
         """Nothing to attach: the linear model reads features only."""
 
-    def predict_proba(self, X: np.ndarray, docs: Any = None) -> np.ndarray:
+    def predict_proba(self, X: np.ndarray, docs: Any = None, extras: Any = None) -> np.ndarray:
         """Calibrated P(machine); ``docs`` is accepted for API parity with text-reading models."""
         return platt(self.logit(X), self.calibration)
 

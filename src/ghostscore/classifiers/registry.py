@@ -10,9 +10,10 @@ from ..errors import ModelError
 from .base import Classifier
 from .fused import FusedModel
 from .linear import LinearModel
+from .sequence import SequenceModel
 
 PACKAGED_MODELS = ("default", "linear", "features-only")
-MODEL_TYPES: dict[str, type] = {"linear": LinearModel, "fused": FusedModel}
+MODEL_TYPES: dict[str, type] = {"linear": LinearModel, "fused": FusedModel, "sequence": SequenceModel}
 
 
 def packaged_model_dir(name: str) -> Path:

@@ -134,7 +134,10 @@ class LMExtractor(Extractor):
         fs.extra["sentence_scores"] = []
         fs.values["lm_tokens"] = float(st.n_tokens)
         k = max(0, (self.budget or st.n_scored + 1) - 1)
-        fs.values.update(token_features(st.logprob[:k], st.rank[:k], st.entropy[:k], st.variance[:k]))
+        budget = {"logprob": st.logprob[:k], "rank": st.rank[:k], "entropy": st.entropy[:k],
+                  "variance": st.variance[:k]}
+        fs.values.update(token_features(**budget))
+        fs.extra["lm_token_stats"] = budget  # what the sequence classifier reads
         ok = np.isfinite(np.asarray(st.logprob, np.float64))
         if ok.sum() < 2:
             return fs

@@ -6,8 +6,8 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from .document import Document
-from .results import Score
+from ..document import Document
+from ..results import Score
 
 COLOURS = {"ai": "bold red", "human": "bold green", "uncertain": "bold yellow", "unsupported": "bold blue"}
 

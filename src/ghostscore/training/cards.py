@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from ..classifiers.calibration import MIN_DOMAIN_HUMANS, OperatingPoint
 from ..classifiers.linear import LinearModel
@@ -21,8 +22,12 @@ def operating_point_lines(op: OperatingPoint | None) -> list[str]:
            f"(per-domain guard; domains with fewer than {MIN_DOMAIN_HUMANS} validation human texts count only in the "
            "pooled figure)."
            if op.domain_quantiles else "."),
-        f"`uncertain` between {lo:.3f} and {hi:.3f} (the threshold for {min(0.5, op.fpr * 5):.0%} FPR).",
-        "Choose another with `--fpr` (CLI) or `Detector.load(fpr=...)`.",
+        (f"`human` only below {lo:.3f}: {op.miss_rate():.1%} of validation machine texts, each scored by a model "
+         "that never saw its generator, fall there (the validation miss rate); `uncertain` in between."
+         if op.machine_quantiles else
+         f"`uncertain` between {lo:.3f} and {hi:.3f} (the threshold for {min(0.5, op.fpr * 5):.0%} FPR)."),
+        "Choose another with `--fpr` (CLI) or `Detector.load(fpr=...)`; per-domain human FPR at the threshold "
+        "is in the metrics below and in BENCHMARKS.md.",
     ]
 
 
@@ -64,6 +69,64 @@ def model_card(model: LinearModel) -> str:
         "Not proof: simple, predictable human prose (e.g. non-native writers) can score high. Texts under "
         f"{MIN_WORDS} words, non-English or non-prose texts get `unsupported`. Trained on 2019-2026 "
         "generators; newer models and heavy paraphrasing lower recall.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+TABLE_KIND_TEXT = {
+    "linear": "linear: standardized features -> L2 logistic regression -> Platt calibration.",
+    "sequence": "sequence: a 1-D CNN over the per-token SmolLM2 statistics (log-prob, entropy, log-rank, "
+                "standardized surprise) of the first tokens, mean- and max-pooled, joined with the standardized "
+                "document features in a small MLP, plus a linear skip path on the features; Platt calibration.",
+}
+
+
+def table_model_card(model: Any) -> str:
+    """Card of a model trained on the stored LM feature table (``ghostscore train --features-table``)."""
+    cfg = model.meta.get("config", {})
+    recipe = (model.config.get("recipe") if model.type == "sequence" else None)
+    lines = [
+        f"# ghostscore model card: {model.name}",
+        "",
+        f"Type: {TABLE_KIND_TEXT.get(model.type, model.type)}"
+        + (f" Recipe: {recipe} (the skip path is a logistic regression fitted first and frozen; the CNN learns "
+           "a correction)." if recipe == "residual" else ""),
+        f"Reads {len(model.feature_names)} layout-free features from {', '.join(model.extractors)}: "
+        + ", ".join(f"`{n}`" for n in model.feature_names) + ".",
+        "The language model scores the first tokens of the whole-space-folded body text (the token budget, "
+        "`ghostscore.features.lm.LM_TOKEN_BUDGET`), the same as the feature table it was trained on.",
+        "",
+        "## Data",
+        f"Feature table `{cfg.get('features_table')}` joined with {', '.join(cfg.get('data', []))}: "
+        f"{model.meta.get('n_train')} training and {model.meta.get('n_validation')} validation texts (English, "
+        "supported). Training rows by dataset: "
+        + ", ".join(f"{k} {v}" for k, v in model.meta.get("train_rows_by_dataset", {}).items()) + ".",
+        *([f"Sign-consistency filter on LM features dropped: {', '.join(model.meta['sign_inconsistent_dropped'])}."]
+          if model.meta.get("sign_inconsistent_dropped") else []),
+        "",
+        "## Calibration for unseen generators",
+        "Validation machine texts of each of these generators were scored by a model fitted without it before "
+        "Platt scaling and thresholds were fitted: "
+        + (", ".join(model.meta.get("calibration_held_out_generators", [])) or "none") + ".",
+        "",
+        *operating_point_lines(model.operating_point),
+        "",
+        "## Metrics",
+        "Validation (held-out-generator scores, as calibrated). Test, leave-one-generator-out, leave-one-domain-out "
+        "and leave-one-dataset-out figures: BENCHMARKS.md (`benchmarks/transfer_benchmark.py`).",
+        *([f"Benchmark command: `{model.meta['command']}`"] if model.meta.get("command") else []),
+        "```",
+        json.dumps(model.metrics, indent=1),
+        "```",
+        "",
+        "## Intended use and limits",
+        "Triage of English articles for likely machine generation, with evidence for a human reviewer; not proof "
+        "of authorship. Plain, predictable human prose can score high: the fairness checks in BENCHMARKS.md "
+        "(non-native and learner-style essays, plainest prose) are part of choosing this model. "
+        f"Texts under {MIN_WORDS} "
+        "words, non-English or non-prose texts get `unsupported`. Trained on 2019-2026 generators; newer models and "
+        "heavy paraphrasing lower recall.",
         "",
     ]
     return "\n".join(lines)

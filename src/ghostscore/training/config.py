@@ -47,6 +47,7 @@ class TrainConfig:
     english_only: bool = True
     sign_consistent: list[str] = field(default_factory=list)  # families filtered by selection.sign_consistent_features
     generator_factors: dict[str, float] = field(default_factory=dict)  # per-generator cap factors (data.py)
+    features_table: str | None = None  # train from the stored LM feature table (training/feature_table.py)
 
 
 def parse_generator_factors(items: Sequence[str]) -> dict[str, float]:

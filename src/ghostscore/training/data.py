@@ -22,7 +22,7 @@ META_COLUMNS = ("generator", "domain", "dataset", "attack", "lang", "id")
 # human prefix (gpt2, opt, neo, gpt-j, neox) write differently and dominate the public corpora.
 INSTRUCTION_TUNED_PREFIXES = (
     "gpt-3.5", "gpt-4", "claude", "llama-2-70b-chat", "llama-2-13b-chat", "llama-2-7b-chat", "vicuna",
-    "palm", "llm-2026", "text-davinci-003", "flan-t5",
+    "palm", "llm-2026", "text-davinci-003", "flan-t5", "llama-3",
 )
 
 

@@ -41,9 +41,12 @@ def fit_linear(
     return model
 
 
-def calibrate_logits(logits: np.ndarray, y: np.ndarray, *, fpr: float = DEFAULT_FPR, domains: Any = None):
+def calibrate_logits(logits: np.ndarray, y: np.ndarray, *, fpr: float = DEFAULT_FPR, domains: Any = None,
+                     machine_bound: bool = False):
     """Platt scaling on validation logits, then the operating point from validation human texts
-    (pooled and, given ``domains`` per validation row, per domain: see ``OperatingPoint``)."""
+    (pooled and, given ``domains`` per validation row, per domain: see ``OperatingPoint``). With
+    ``machine_bound`` the validation machine scores also bound the ``human`` verdict: pass logits whose
+    machine rows were scored by models that never saw their generator (``oof_generator_logits``)."""
     from sklearn.linear_model import LogisticRegression
 
     logits = np.asarray(logits, dtype=float)
@@ -53,7 +56,9 @@ def calibrate_logits(logits: np.ndarray, y: np.ndarray, *, fpr: float = DEFAULT_
     probs = sigmoid(calibration[0] * logits + calibration[1])
     human = np.asarray(y) == 0
     human_domains = None if domains is None else np.asarray(domains, dtype=object)[human]
-    return calibration, OperatingPoint.from_scores(probs[human], fpr=fpr, domains=human_domains)
+    machine = probs[~human] if machine_bound else None
+    return calibration, OperatingPoint.from_scores(probs[human], fpr=fpr, domains=human_domains,
+                                                   machine_probs=machine)
 
 
 def calibrate(

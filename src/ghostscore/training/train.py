@@ -15,6 +15,10 @@ from .linear import feature_ranges, fit_calibrated_linear
 
 def train_model(cfg: TrainConfig) -> Path:
     """Fit, calibrate and save a model; returns its directory."""
+    if cfg.features_table:
+        from .table_train import train_from_table
+
+        return train_from_table(cfg)
     if cfg.kind == "fused":
         from .fused import train_fused
 

@@ -1,0 +1,256 @@
+"""Candidates for the default model, side by side on the stored LM feature table (no LM pass):
+
+    python benchmarks/transfer_benchmark.py --table data/features/lm-v2 \
+        --data '../shared/data/corpus/*.jsonl.gz' --cache-dir cache --out runs/transfer
+
+Protocols (every figure on rows the model never trained on; splits are by group):
+  test        fit on train, calibrate on validation (per-domain guard), report the test split
+  logo        leave-one-generator-out over the instruction-tuned generators: the generator's texts leave
+              training and validation entirely; tested on all of them against validation+test humans of the
+              same datasets (same domains for machine-only sources)
+  lodo        leave-one-domain-out (both labels), tested on all the domain's rows
+  lodataset   leave-one-dataset-out, likewise
+  attacks     test rows by attack: AUROC against test humans and verdict recall at the threshold
+  fairness    human false-positive rate at the verdict threshold on OUTFOX student essays (validation+test),
+              the plainest quarter of human test texts by reading grade, and --fixtures (learner-style
+              human texts of our own)
+Verdict recall = share of machine texts at or above the 'ai' threshold (1% validation FPR with the guard).
+Writes results.json and results.md to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ghostscore.classifiers.calibration import platt
+from ghostscore.jsonsafe import to_jsonable
+from ghostscore.training import metrics
+from ghostscore.training.candidates import CANDIDATES
+from ghostscore.training.data import is_instruction_tuned
+from ghostscore.training.linear import calibrate_logits
+from ghostscore.training.protocols import reading_grade
+from ghostscore.training.selection import human_reference
+from ghostscore.training.table_data import TableData, load_table_data
+
+MODERN = ("gpt-4o", "llama-3-70b-instruct", "llama-3-8b-instruct-paraphrase", "llm-2026")
+
+
+def run_fold(name: str, train: TableData, val: TableData, test: TableData, **kw) -> dict:
+    """Fit, calibrate on validation (pooled + per-domain guard), score the test rows."""
+    fitted = CANDIDATES[name](train, **kw)
+    yv = val.rows["y"].to_numpy()
+    calibration, op = calibrate_logits(fitted.logits(val), yv, domains=val.rows["domain"].to_numpy())
+    p = platt(fitted.logits(test), calibration)
+    return {"p": p, "threshold": op.threshold(), "fitted": fitted, "calibration": calibration}
+
+
+def scores(y: np.ndarray, p: np.ndarray, thr: float) -> dict:
+    out = {"n_machine": int(y.sum()), "n_human": int((1 - y).sum()),
+           "recall_at_threshold": float(np.mean(p[y == 1] >= thr)) if y.sum() else math.nan,
+           "human_fpr_at_threshold": float(np.mean(p[y == 0] >= thr)) if (1 - y).sum() else math.nan}
+    if 0 < y.sum() < len(y):
+        out["auroc"] = metrics.auroc(y, p)
+        out["tpr_at_1fpr"] = metrics.tpr_at_fpr(y, p, 0.01)
+    return out
+
+
+def protocol_test(name, data, splits, fixtures, **kw) -> dict:
+    tr, va, te = (data.subset(splits[s]) for s in ("train", "validation", "test"))
+    r = run_fold(name, tr, va, te, **kw)
+    y, p, thr = te.rows["y"].to_numpy(), r["p"], r["threshold"]
+    out = {"overall": scores(y, p, thr), "threshold": thr}
+    rows = te.rows.assign(p=p)
+    out["per_domain_human_fpr"] = {d: float(np.mean(g.p >= thr)) for d, g in rows[rows.y == 0].groupby("domain")}
+    out["per_generator_recall"] = {g: float(np.mean(s.p >= thr)) for g, s in rows[rows.y == 1].groupby("generator")}
+    attacks = {}
+    for a, g in rows[rows.y == 1].fillna({"attack": "none"}).groupby("attack"):
+        hum = rows[human_reference(rows, g)]
+        yy = np.r_[np.ones(len(g)), np.zeros(len(hum))]
+        attacks[a] = scores(yy, np.r_[g.p.to_numpy(), hum.p.to_numpy()], thr)
+    out["attacks"] = attacks
+    # fairness: humans only, at the verdict threshold
+    fair = {}
+    va_te = data.subset(splits["validation"] | splits["test"])
+    p_vt = platt_all(r, va_te, name)
+    ess = (va_te.rows["dataset"] == "outfox").to_numpy() & (va_te.rows["y"] == 0).to_numpy()
+    fair["outfox_human_essays"] = {"n": int(ess.sum()), "fpr": float(np.mean(p_vt[ess] >= thr)) if ess.any() else None}
+    grade = np.array([reading_grade(t) for t in te.rows["text"]])
+    hum = (y == 0) & np.isfinite(grade)
+    if hum.any():
+        q = grade <= np.quantile(grade[hum], 0.25)
+        fair["plainest_quarter_test_humans"] = {"n": int((hum & q).sum()), "fpr": float(np.mean(p[hum & q] >= thr)),
+                                                "max_grade": float(np.quantile(grade[hum], 0.25))}
+    if fixtures is not None:
+        pf = platt(r["fitted"].logits(fixtures), r["calibration"])
+        fair["learner_fixtures"] = {"n": int(len(pf)), "fpr": float(np.mean(pf >= thr)),
+                                    "max_p": float(pf.max()) if len(pf) else None}
+    out["fairness"] = fair
+    return out
+
+
+def platt_all(r: dict, d: TableData, name: str) -> np.ndarray:
+    return platt(r["fitted"].logits(d), r["calibration"])
+
+
+def protocol_logo(name, data, splits, min_machine=30, **kw) -> dict:
+    rows = data.rows
+    gens = [g for g, n in rows[rows.y == 1].generator.value_counts().items()
+            if n >= min_machine and is_instruction_tuned(g)]
+    out = {}
+    for gen in sorted(gens):
+        gm = ((rows.y == 1) & (rows.generator == gen)).to_numpy()
+        tr = data.subset(splits["train"] & ~gm)
+        va = data.subset(splits["validation"] & ~gm)
+        if tr.rows.y.nunique() < 2 or va.rows.y.nunique() < 2:
+            continue
+        vt = rows[splits["validation"] | splits["test"]]
+        hum = human_reference(vt, rows[gm]).reindex(rows.index, fill_value=False).to_numpy()
+        em = gm | hum
+        te = data.subset(em)
+        r = run_fold(name, tr, va, te, **kw)
+        out[gen] = scores(te.rows["y"].to_numpy(), r["p"], r["threshold"])
+    return summarize(out, "per_generator", modern=True)
+
+
+def protocol_leave_out(name, data, splits, column: str, min_rows=60, **kw) -> dict:
+    rows = data.rows
+    out = {}
+    for val in sorted(rows[column].dropna().unique()):
+        m = (rows[column] == val).to_numpy()
+        if m.sum() < min_rows or rows[m].y.nunique() < 2:
+            continue
+        tr = data.subset(splits["train"] & ~m)
+        va = data.subset(splits["validation"] & ~m)
+        if tr.rows.y.nunique() < 2 or va.rows.y.nunique() < 2:
+            continue
+        te = data.subset(m)
+        r = run_fold(name, tr, va, te, **kw)
+        out[val] = scores(te.rows["y"].to_numpy(), r["p"], r["threshold"])
+    return summarize(out, f"per_{column}")
+
+
+def summarize(out: dict, key: str, modern: bool = False) -> dict:
+    au = [v["auroc"] for v in out.values() if not math.isnan(v.get("auroc", math.nan))]
+    rec = [v["recall_at_threshold"] for v in out.values()]
+    res = {key: out, "mean_auroc": float(np.mean(au)) if au else math.nan,
+           "min_auroc": float(np.min(au)) if au else math.nan,
+           "mean_recall_at_threshold": float(np.mean(rec)) if rec else math.nan}
+    if modern:
+        m = [out[g]["auroc"] for g in MODERN if g in out and "auroc" in out[g]]
+        res["mean_auroc_modern"] = float(np.mean(m)) if m else math.nan
+    return res
+
+
+def load_fixtures(path: str | None, cache_dir: str | None) -> TableData | None:
+    """Learner-style human texts of our own, scored by the LM here (a few seconds)."""
+    if not path:
+        return None
+    import tempfile
+
+    from ghostscore.training.feature_table import TableScorer, build
+
+    df = pd.read_json(path, lines=True)
+    df["y"] = 0
+    for c in ("split", "group", "dataset", "generator", "domain", "attack", "lang", "id"):
+        if c not in df.columns:
+            df[c] = {"split": "test", "dataset": "fixtures", "domain": "essay", "lang": "en"}.get(c)
+    df["group"] = df["group"].fillna(pd.Series(range(len(df))).astype(str))
+    tmp = Path(tempfile.mkdtemp())
+    build(df, tmp / "table", scorer=TableScorer(), progress=False)
+    data_path = tmp / "fixtures.jsonl"
+    df.assign(label="human").to_json(data_path, orient="records", lines=True)
+    return load_table_data(tmp / "table", [str(data_path)], cache_dir=cache_dir, progress=False)
+
+
+def to_markdown(res: dict) -> str:
+    lines = ["| candidate | test AUROC | test TPR@1% | test recall@thr | LOGO mean | LOGO min | LOGO modern | "
+             "LOGO recall | LODO mean | LODataset mean | OUTFOX human FPR | plainest-quarter FPR | fixtures FPR |",
+             "|---|" + "---|" * 12]
+    for name, r in res["candidates"].items():
+        t = r.get("test", {})
+        o = t.get("overall", {})
+        f = t.get("fairness", {})
+        lo = r.get("logo", {})
+        lines.append("| " + " | ".join([
+            name, _f(o.get("auroc")), _f(o.get("tpr_at_1fpr")), _f(o.get("recall_at_threshold")),
+            _f(lo.get("mean_auroc")), _f(lo.get("min_auroc")), _f(lo.get("mean_auroc_modern")),
+            _f(lo.get("mean_recall_at_threshold")), _f(r.get("lodo", {}).get("mean_auroc")),
+            _f(r.get("lodataset", {}).get("mean_auroc")),
+            _f(f.get("outfox_human_essays", {}).get("fpr")), _f(f.get("plainest_quarter_test_humans", {}).get("fpr")),
+            _f(f.get("learner_fixtures", {}).get("fpr")),
+        ]) + " |")
+    gens = sorted({g for r in res["candidates"].values() for g in r.get("logo", {}).get("per_generator", {})})
+    if gens:
+        lines += ["", "LOGO AUROC / verdict recall per held-out generator:", "",
+                  "| candidate | " + " | ".join(gens) + " |", "|---|" + "---|" * len(gens)]
+        for name, r in res["candidates"].items():
+            pg = r.get("logo", {}).get("per_generator", {})
+            lines.append(f"| {name} | " + " | ".join(
+                f"{_f(pg[g].get('auroc'))} / {_f(pg[g].get('recall_at_threshold'))}" if g in pg else "-"
+                for g in gens) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _f(x) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--table", required=True)
+    ap.add_argument("--data", nargs="+", required=True)
+    ap.add_argument("--cache-dir", default=None)
+    ap.add_argument("--candidates", default="zeroshot,linear,linear-lm,mlp,gbt,cnn,cnn-res,hidden")
+    ap.add_argument("--protocols", default="test,logo,lodo,lodataset")
+    ap.add_argument("--leave-out-candidates", default="zeroshot,linear,cnn-res",
+                    help="candidates also run leave-one-domain/dataset-out (each fold is a fit)")
+    ap.add_argument("--fixtures", default=None, help="JSONL of human texts (learner-style) for the fairness gate")
+    ap.add_argument("--min-machine", type=int, default=30, help="LOGO: generators with at least this many rows")
+    ap.add_argument("--out", default="runs/transfer")
+    args = ap.parse_args(argv)
+    t0 = time.time()
+    data = load_table_data(args.table, args.data, cache_dir=args.cache_dir)
+    splits = {s: (data.rows["split"] == s).to_numpy() for s in ("train", "validation", "test")}
+    fixtures = load_fixtures(args.fixtures, args.cache_dir)
+    print(f"rows {len(data.rows)} ({ {s: int(m.sum()) for s, m in splits.items()} }) in {time.time() - t0:.0f}s",
+          file=sys.stderr)
+    protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
+    leave_out = {c.strip() for c in args.leave_out_candidates.split(",")}
+    res: dict = {"command": "python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])]),
+                 "machine": f"{platform.node()} {platform.processor()} 2 cores",
+                 "date": time.strftime("%Y-%m-%d"), "rows": {s: int(m.sum()) for s, m in splits.items()},
+                 "by_dataset": data.rows.groupby(["dataset", "y"]).size().rename("n").reset_index()
+                 .to_dict(orient="records"), "candidates": {}}
+    for name in [c.strip() for c in args.candidates.split(",") if c.strip()]:
+        t1 = time.time()
+        r: dict = {}
+        if "test" in protocols:
+            r["test"] = protocol_test(name, data, splits, fixtures)
+        if "logo" in protocols:
+            r["logo"] = protocol_logo(name, data, splits, args.min_machine)
+        if name in leave_out and "lodo" in protocols:
+            r["lodo"] = protocol_leave_out(name, data, splits, "domain")
+        if name in leave_out and "lodataset" in protocols:
+            r["lodataset"] = protocol_leave_out(name, data, splits, "dataset")
+        r["seconds"] = round(time.time() - t1, 1)
+        res["candidates"][name] = r
+        print(f"{name}: test {r.get('test', {}).get('overall', {}).get('auroc', math.nan):.4f} "
+              f"LOGO {r.get('logo', {}).get('mean_auroc', math.nan):.4f} ({r['seconds']}s)", file=sys.stderr)
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.json").write_text(json.dumps(to_jsonable(res), indent=1))
+        (out / "results.md").write_text(to_markdown(res))
+    print(to_markdown(res))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""The model families compared on the feature table, behind one small interface: ``fit(data) -> Fitted``,
+``Fitted.logits(data)``. Each is calibrated afterwards the same way (``linear.calibrate_logits``).
+
+    zeroshot   SmolLM2 mean log-prob alone (no fitting): the bar every trained model must clear
+    linear     logistic regression on LM statistics + phrasing + bio (the shipped recipe, refit)
+    linear-lm  the same on the LM statistics alone
+    mlp        a small MLP on the same features
+    gbt        gradient-boosted trees on the same features
+    cnn        the sequence model (CNN over per-token statistics + features), trained jointly
+    cnn-res    the same CNN as a correction to the frozen linear model (residual recipe)
+    hidden     logistic regression on SmolLM2's pooled middle-layer hidden state + the features
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..classifiers.calibration import fit_scaler, standardize
+from .linear import fit_linear
+from .selection import sign_consistent_features
+from .sequence import fit_sequence, sequence_logits
+from .table_data import TableData
+
+LM_NAMES = ("lm_logprob_mean", "lm_logprob_std", "lm_logrank_mean", "lm_entropy_mean", "lm_gltr_top1",
+            "lm_gltr_top10", "lm_gltr_top100", "lm_gltr_top1000", "lm_fdg_crit_norm", "lm_logprob_entropy_ratio")
+EXTRACTORS = ["lm", "phrasing", "bio"]
+
+
+@dataclass
+class Fitted:
+    name: str
+    logits: Callable[[TableData], np.ndarray]
+    model: Any = None
+    names: Sequence[str] = ()
+
+
+def feature_names(data: TableData, *, lm_only: bool = False) -> list[str]:
+    cols = [c for c in data.features.columns if c in LM_NAMES or (not lm_only and not c.startswith("lm_"))]
+    from .config import EXCLUDED_FEATURES
+
+    return [c for c in cols if c not in EXCLUDED_FEATURES]
+
+
+def _X(data: TableData, names: Sequence[str]) -> np.ndarray:
+    return data.features.reindex(columns=list(names)).to_numpy(float)
+
+
+def _names(data: TableData, lm_only: bool, sign_consistent: bool) -> list[str]:
+    names = feature_names(data, lm_only=lm_only)
+    if sign_consistent:
+        names = sign_consistent_features(data.features, data.rows, names, ["lm"])
+    return names
+
+
+def fit_zeroshot(train: TableData, **_: Any) -> Fitted:
+    return Fitted("zeroshot", lambda d: d.features["lm_logprob_mean"].fillna(-10).to_numpy(float))
+
+
+def fit_linear_candidate(train: TableData, *, lm_only: bool = False, sign_consistent: bool = True, C: float = 0.1,
+                         seed: int = 0, **_: Any) -> Fitted:
+    names = _names(train, lm_only, sign_consistent)
+    model = fit_linear(_X(train, names), train.rows["y"].to_numpy(), feature_names=names, extractors=EXTRACTORS,
+                       C=C, seed=seed)
+    return Fitted("linear-lm" if lm_only else "linear", lambda d: model.logit(_X(d, names)), model, names)
+
+
+def fit_mlp(train: TableData, *, sign_consistent: bool = True, seed: int = 0, **_: Any) -> Fitted:
+    from sklearn.neural_network import MLPClassifier
+
+    names = _names(train, False, sign_consistent)
+    X = _X(train, names)
+    mean, scale = fit_scaler(X)
+    clf = MLPClassifier(hidden_layer_sizes=(32,), alpha=1e-3, max_iter=300, early_stopping=True, random_state=seed)
+    clf.fit(standardize(X, mean, scale), train.rows["y"].to_numpy())
+
+    def logits(d: TableData) -> np.ndarray:
+        p = clf.predict_proba(standardize(_X(d, names), mean, scale))[:, 1]
+        return np.log(np.clip(p, 1e-6, 1 - 1e-6) / np.clip(1 - p, 1e-6, 1))
+
+    return Fitted("mlp", logits, clf, names)
+
+
+def fit_gbt(train: TableData, *, sign_consistent: bool = True, seed: int = 0, **_: Any) -> Fitted:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    names = _names(train, False, sign_consistent)
+    clf = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, max_leaf_nodes=15,
+                                         l2_regularization=1.0, class_weight="balanced", random_state=seed)
+    clf.fit(_X(train, names), train.rows["y"].to_numpy())
+    return Fitted("gbt", lambda d: clf.decision_function(_X(d, names)), clf, names)
+
+
+def fit_cnn(train: TableData, *, residual: bool = False, sign_consistent: bool = True, epochs: int = 8,
+            seed: int = 0, **_: Any) -> Fitted:
+    names = _names(train, False, sign_consistent)
+    X = _X(train, names)
+    y = train.rows["y"].to_numpy()
+    init = None
+    if residual:
+        lin = fit_linear(X, y, feature_names=names, extractors=EXTRACTORS, seed=seed)
+        init = (lin.coef, lin.bias)
+    model = fit_sequence(train.sequences, train.lengths, X, y, feature_names=names, extractors=EXTRACTORS,
+                         epochs=epochs, seed=seed, residual=init)
+    return Fitted("cnn-res" if residual else "cnn",
+                  lambda d: sequence_logits(model, d.sequences, d.lengths, _X(d, names)), model, names)
+
+
+def fit_hidden(train: TableData, *, layer: str = "h_mid", sign_consistent: bool = True, seed: int = 0,
+               **_: Any) -> Fitted:
+    from sklearn.linear_model import LogisticRegression
+
+    names = _names(train, False, sign_consistent)
+
+    def design(d: TableData) -> np.ndarray:
+        return np.concatenate([d.hidden[layer], _X(d, names)], axis=1)
+
+    X = design(train)
+    mean, scale = fit_scaler(X)
+    clf = LogisticRegression(C=0.05, max_iter=3000, class_weight="balanced", random_state=seed)
+    clf.fit(standardize(X, mean, scale), train.rows["y"].to_numpy())
+    return Fitted("hidden", lambda d: clf.decision_function(standardize(design(d), mean, scale)), clf, names)
+
+
+CANDIDATES: dict[str, Callable[..., Fitted]] = {
+    "zeroshot": fit_zeroshot,
+    "linear": fit_linear_candidate,
+    "linear-lm": lambda t, **kw: fit_linear_candidate(t, lm_only=True, **kw),
+    "mlp": fit_mlp,
+    "gbt": fit_gbt,
+    "cnn": fit_cnn,
+    "cnn-res": lambda t, **kw: fit_cnn(t, residual=True, **kw),
+    "hidden": fit_hidden,
+}
