@@ -13,7 +13,7 @@ import argparse
 import time
 
 from ghostscore.training.data import load_labeled
-from ghostscore.training.feature_table import TableScorer, build, build_sample
+from ghostscore.training.feature_table import OrtTableScorer, TableScorer, build, build_sample
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--limit-s", type=float, default=None, help="stop after this many seconds")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--backend", choices=("onnx", "torch"), default="onnx",
+                    help="onnx: the exported graph (same numbers within 1e-4 nats, ~2.5x faster); torch: reference")
+    ap.add_argument("--shard-rows", type=int, default=500)
     args = ap.parse_args(argv)
     df = load_labeled(args.data)
     sample = build_sample(df, cap=args.cap, human_factor=args.human_factor, test_cap=args.test_cap, seed=args.seed)
@@ -34,7 +37,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.limit:
         sample = sample.iloc[: args.limit]
     t0 = time.time()
-    n = build(sample, args.out, scorer=TableScorer(threads=args.threads), limit_s=args.limit_s,
+    scorer = OrtTableScorer(threads=args.threads) if args.backend == "onnx" else TableScorer(threads=args.threads)
+    n = build(sample, args.out, scorer=scorer, limit_s=args.limit_s, shard_rows=args.shard_rows,
               log=lambda m: print(m, flush=True))
     print(f"added {n} rows in {time.time() - t0:.0f} s", flush=True)
 

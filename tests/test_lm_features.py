@@ -30,7 +30,7 @@ Nobody seemed to mind the rain."""
 class _WordScorer:
     """Stub: one 'token' per whitespace-separated word, with deterministic made-up scores."""
 
-    def score_tokens(self, texts: list[str]) -> list[TokenStats]:
+    def score_tokens(self, texts: list[str], max_tokens: int | None = None) -> list[TokenStats]:
         out = []
         for text in texts:
             import re

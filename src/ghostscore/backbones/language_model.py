@@ -42,6 +42,7 @@ CONVERTER_VERSION = 1
 WINDOW = 512  # tokens per window
 CONTEXT = 128  # left context carried over from the previous window
 EXPORT_VERSION = 1
+TABLE_EXPORT_VERSION = 2  # the table graph: + lengths input, masked pooled hidden states
 VOCAB = 49152
 BACKENDS = ("auto", "torch", "onnx", "onnx-int8")
 AUTO_BACKEND = "onnx"  # fastest route within 0.02 nats of the torch reference (models/bench.py)
@@ -194,7 +195,7 @@ def plan_windows(n: int, window: int = WINDOW, context: int = CONTEXT) -> list[t
 
 
 # ---------------------------------------------------------------------------------------------- onnx export
-def _export_module(hf_model: Any) -> Any:
+def _export_module(hf_model: Any, with_hidden: bool = False) -> Any:
     """A plain-torch re-implementation of the Llama forward ending in ``head_stats``, for ONNX export.
 
     Written by hand (no transformers masking/cache machinery) so the traced graph has dynamic batch and
@@ -226,7 +227,7 @@ def _export_module(hf_model: Any) -> Any:
             self.lm_head = hf_model.lm_head
             self.register_buffer("inv_freq", inv_freq, persistent=False)
 
-        def forward(self, input_ids: Any) -> tuple[Any, Any, Any, Any]:
+        def forward(self, input_ids: Any, lengths: Any = None) -> tuple[Any, ...]:
             b, n = input_ids.shape[0], input_ids.shape[1]
             x = self.embed(input_ids)
             pos = torch.arange(n, dtype=torch.float32, device=input_ids.device)
@@ -235,7 +236,9 @@ def _export_module(hf_model: Any) -> Any:
             cos, sin = (emb.cos() * scaling)[None, None], (emb.sin() * scaling)[None, None]
             idx = torch.arange(n, device=input_ids.device)
             mask = (idx[None, :] > idx[:, None]).float() * -1e9
-            for layer in self.layers:
+            mid_at = len(self.layers) // 2 - 1  # HF hidden_states[n_layers // 2]: after that many layers
+            mid = x
+            for li, layer in enumerate(self.layers):
                 att = layer.self_attn
                 h = rms(x, layer.input_layernorm.weight, layer.input_layernorm.variance_epsilon)
                 q = att.q_proj(h).view(b, n, heads, head_dim).transpose(1, 2)
@@ -253,35 +256,51 @@ def _export_module(hf_model: Any) -> Any:
                 h = rms(x, post.weight, post.variance_epsilon)
                 mlp = layer.mlp
                 x = x + mlp.down_proj(torch.nn.functional.silu(mlp.gate_proj(h)) * mlp.up_proj(h))
+                if li == mid_at:
+                    mid = x
             x = rms(x, self.norm.weight, self.norm.variance_epsilon)
             logits = self.lm_head(x[:, :-1])
-            return head_stats(logits, input_ids[:, 1:])
+            stats = head_stats(logits, input_ids[:, 1:])
+            if with_hidden:  # mean-pooled over each row's own positions (right padding excluded)
+                keep = (torch.arange(n, device=input_ids.device)[None, :] < lengths[:, None]).float()[..., None]
+                count = keep.sum(1).clamp(min=1.0)
+                return (*stats, (mid * keep).sum(1) / count, (x * keep).sum(1) / count)
+            return stats
 
     return ExportLlama().eval()
 
 
-def _export_onnx(hf_path: Path, out: Path) -> None:
-    """Trace ``_export_module`` to ``out/model.onnx`` (fp32, one file: it is under the 2 GB limit)."""
+def _export_onnx(hf_path: Path, out: Path, with_hidden: bool = False) -> None:
+    """Trace ``_export_module`` to ``out/model.onnx`` (fp32, one file: it is under the 2 GB limit).
+
+    ``with_hidden`` adds mean-pooled middle- and last-layer hidden states (``h_mid``, ``h_last``): the
+    feature table's graph, run one text at a time."""
     import torch
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(str(hf_path), local_files_only=True, dtype=torch.float32)
-    module = _export_module(model.eval())
+    module = _export_module(model.eval(), with_hidden=with_hidden)
     dummy = torch.randint(0, 1000, (2, 16), dtype=torch.int64)
+    args = (dummy, torch.tensor([16, 12], dtype=torch.int64)) if with_hidden else (dummy,)
+    inputs = ["input_ids", "lengths"] if with_hidden else ["input_ids"]
     outs = list(_STAT_FIELDS)
+    names = outs + (["h_mid", "h_last"] if with_hidden else [])
+    axes = {**{f: {0: "batch", 1: "pos"} for f in outs}, **{h: {0: "batch"} for h in names[len(outs):]}}
     # The TorchScript exporter is deprecated but needs no onnxscript and traces this plain module exactly.
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            module, (dummy,), str(out / "model.onnx"), dynamo=False, opset_version=17,
-            input_names=["input_ids"], output_names=list(_STAT_FIELDS),
-            dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, **{f: {0: "batch", 1: "pos"} for f in outs}},
+            module, args, str(out / "model.onnx"), dynamo=False, opset_version=17,
+            input_names=inputs, output_names=names,
+            dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, **({"lengths": {0: "batch"}} if with_hidden else {}),
+                          **axes},
             do_constant_folding=True,
         )
 
 
 def _onnx_meta(variant: str) -> dict[str, Any]:
-    return {**_source_meta(), "variant": variant, "export": EXPORT_VERSION}
+    return {**_source_meta(), "variant": variant,
+            "export": TABLE_EXPORT_VERSION if variant == "table" else EXPORT_VERSION}
 
 
 def onnx_dir(variant: str = "fp32", cache_dir: str | Path | None = None) -> Path:
@@ -289,9 +308,10 @@ def onnx_dir(variant: str = "fp32", cache_dir: str | Path | None = None) -> Path
     if variant not in ONNX_VARIANTS:
         raise ValueError(f"unknown ONNX variant {variant!r}; choose from {sorted(ONNX_VARIANTS)}")
     root = model_dir(cache_dir)
-    if variant == "fp32":
+    if variant in ("fp32", "table"):
         hf = torch_dir(cache_dir)
-        return ensure_artifact(root / "onnx-fp32", _onnx_meta(variant), lambda out: _export_onnx(hf, out))
+        return ensure_artifact(root / f"onnx-{variant}", _onnx_meta(variant),
+                               lambda out: _export_onnx(hf, out, with_hidden=variant == "table"))
     src = onnx_dir("fp32", cache_dir) / "model.onnx"
     quantize = ONNX_VARIANTS[variant]
     path = root / f"onnx-{variant}"
@@ -313,7 +333,7 @@ def _quantize_int8_dynamic(src: Path, dst: Path) -> None:
     )
 
 
-ONNX_VARIANTS: dict[str, Any] = {"fp32": None, "int8": _quantize_int8_dynamic}
+ONNX_VARIANTS: dict[str, Any] = {"fp32": None, "table": None, "int8": _quantize_int8_dynamic}
 
 
 # ---------------------------------------------------------------------------------------------- backends

@@ -166,6 +166,52 @@ class TableScorer:
         return out  # type: ignore[return-value]
 
 
+class OrtTableScorer:
+    """The same statistics and pooled hidden states from the ONNX graph (``onnx_dir("table")``), in
+    length-sorted, right-padded batches (the graph pools each row over its own length)."""
+
+    def __init__(self, max_tokens: int = LM_TOKEN_BUDGET, cache_dir: str | Path | None = None,
+                 threads: int | None = None, max_batch_tokens: int = 1024) -> None:
+        import onnxruntime as ort
+
+        from ..backbones.language_model import FastTokenizer, onnx_dir, torch_dir
+
+        self.tokenizer = FastTokenizer(torch_dir(cache_dir))
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = int(threads or os.cpu_count() or 1)
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(onnx_dir("table", cache_dir) / "model.onnx"), so,
+                                            providers=["CPUExecutionProvider"])
+        self.max_tokens = max_tokens
+        self.max_batch_tokens = max_batch_tokens
+
+    def score(self, texts: Sequence[str]) -> list[dict[str, Any]]:
+        enc = [np.asarray(e[0], np.int64) for e in self.tokenizer.encode_batch(list(texts))]
+        totals = [len(x) for x in enc]
+        ids = [x[: self.max_tokens] if len(x) >= 2 else np.pad(x, (0, 2 - len(x))) for x in enc]
+        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+        out: list[dict[str, Any] | None] = [None] * len(ids)
+        i = 0
+        while i < len(order):  # length-sorted batches of about max_batch_tokens, right-padded
+            longest = len(ids[order[i]])
+            rows = order[i : i + max(1, self.max_batch_tokens // longest)]
+            i += len(rows)
+            batch = np.zeros((len(rows), longest), np.int64)
+            for r, ti in enumerate(rows):
+                batch[r, : len(ids[ti])] = ids[ti]
+            lengths = np.array([len(ids[ti]) for ti in rows], np.int64)
+            lp, rank, ent, var, hm, hl = self.session.run(None, {"input_ids": batch, "lengths": lengths})
+            for r, ti in enumerate(rows):
+                k = len(ids[ti]) - 1
+                out[ti] = {
+                    "n_tokens": totals[ti], "n_input": k + 1,
+                    "logprob": lp[r, :k].astype(np.float32), "rank": np.minimum(rank[r, :k], 65535).astype(np.uint16),
+                    "entropy": ent[r, :k].astype(np.float32), "variance": var[r, :k].astype(np.float16),
+                    "h_mid": hm[r].astype(np.float16), "h_last": hl[r].astype(np.float16),
+                }
+        return out  # type: ignore[return-value]
+
+
 def flat_view(text: str) -> str | None:
     """The text the LM extractor scores (``Document.flat_text``), or None for input it would refuse."""
     try:

