@@ -138,6 +138,28 @@ def protocol_leave_out(name, data, splits, column: str, min_rows=60, **kw) -> di
     return summarize(out, f"per_{column}")
 
 
+def protocol_budget(data, splits, budgets, candidates=("zeroshot", "linear")) -> dict:
+    """AUROC vs the LM's token budget (the first k tokens scored): test and LOGO mean, per candidate.
+    The table holds the first 256 tokens, so "full" here is 256 (longer texts are cut there too)."""
+    out = {}
+    for k in budgets:
+        d = data.with_budget(k)
+        out[str(k)] = {}
+        for name in candidates:
+            t = protocol_test_overall(name, d, splits)
+            lo = protocol_logo(name, d, splits)
+            out[str(k)][name] = {"test_auroc": t.get("auroc"), "logo_mean_auroc": lo["mean_auroc"],
+                                 "logo_modern_auroc": lo.get("mean_auroc_modern")}
+        print(f"budget {k}: {out[str(k)]}", file=sys.stderr)
+    return out
+
+
+def protocol_test_overall(name, data, splits) -> dict:
+    tr, va, te = (data.subset(splits[s]) for s in ("train", "validation", "test"))
+    r = run_fold(name, tr, va, te)
+    return scores(te.rows["y"].to_numpy(), r["p"], r["threshold"])
+
+
 def summarize(out: dict, key: str, modern: bool = False) -> dict:
     au = [v["auroc"] for v in out.values() if not math.isnan(v.get("auroc", math.nan))]
     rec = [v["recall_at_threshold"] for v in out.values()]
@@ -172,7 +194,17 @@ def load_fixtures(path: str | None, cache_dir: str | None) -> TableData | None:
 
 
 def to_markdown(res: dict) -> str:
-    lines = ["| candidate | test AUROC | test TPR@1% | test recall@thr | LOGO mean | LOGO min | LOGO modern | "
+    lines = []
+    if res.get("budget_curve"):
+        lines += ["AUROC vs LM token budget (test / LOGO mean / LOGO modern):", "",
+                  "| tokens | " + " | ".join(next(iter(res["budget_curve"].values()))) + " |",
+                  "|---|" + "---|" * len(next(iter(res["budget_curve"].values())))]
+        for k, per in res["budget_curve"].items():
+            lines.append(f"| {k} | " + " | ".join(
+                f"{_f(v['test_auroc'])} / {_f(v['logo_mean_auroc'])} / {_f(v['logo_modern_auroc'])}"
+                for v in per.values()) + " |")
+        lines.append("")
+    lines += ["| candidate | test AUROC | test TPR@1% | test recall@thr | LOGO mean | LOGO min | LOGO modern | "
              "LOGO recall | LODO mean | LODataset mean | OUTFOX human FPR | plainest-quarter FPR | fixtures FPR |",
              "|---|" + "---|" * 12]
     for name, r in res["candidates"].items():
@@ -215,6 +247,7 @@ def main(argv=None) -> None:
                     help="candidates also run leave-one-domain/dataset-out (each fold is a fit)")
     ap.add_argument("--fixtures", default=None, help="JSONL of human texts (learner-style) for the fairness gate")
     ap.add_argument("--min-machine", type=int, default=30, help="LOGO: generators with at least this many rows")
+    ap.add_argument("--budgets", default="", help="comma-separated token budgets for the AUROC-vs-tokens curve")
     ap.add_argument("--out", default="runs/transfer")
     args = ap.parse_args(argv)
     t0 = time.time()
@@ -230,6 +263,8 @@ def main(argv=None) -> None:
                  "date": time.strftime("%Y-%m-%d"), "rows": {s: int(m.sum()) for s, m in splits.items()},
                  "by_dataset": data.rows.groupby(["dataset", "y"]).size().rename("n").reset_index()
                  .to_dict(orient="records"), "candidates": {}}
+    if args.budgets:
+        res["budget_curve"] = protocol_budget(data, splits, [int(b) for b in args.budgets.split(",")])
     for name in [c.strip() for c in args.candidates.split(",") if c.strip()]:
         t1 = time.time()
         r: dict = {}

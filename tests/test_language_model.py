@@ -125,7 +125,7 @@ def test_loader_offline_and_cached(torch_scorer, lm_cache: Path) -> None:
 @pytest.mark.skipif(not HAVE_MODELS, reason="model packages missing")
 def test_corrupt_model_cache_is_rebuilt(torch_scorer, lm_cache: Path, tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    from ghostscore.backbones import language_model as lm
+    from ghostscore.backbones import smollm2 as lm
 
     good = lm.model_dir(lm_cache) / "hf-fp32"
     copy_root = tmp_path / "cache"

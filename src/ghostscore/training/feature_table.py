@@ -174,7 +174,8 @@ class OrtTableScorer:
                  threads: int | None = None, max_batch_tokens: int = 1024) -> None:
         import onnxruntime as ort
 
-        from ..backbones.language_model import FastTokenizer, onnx_dir, torch_dir
+        from ..backbones.language_model import FastTokenizer, torch_dir
+        from ..backbones.lm_export import onnx_dir
 
         self.tokenizer = FastTokenizer(torch_dir(cache_dir))
         so = ort.SessionOptions()

@@ -37,11 +37,28 @@ class TableData:
     sequences: np.ndarray       # (n, T, len(SEQ_CHANNELS)) float32, zero-padded
     lengths: np.ndarray         # scored tokens per row
     hidden: dict[str, np.ndarray]  # "h_mid" / "h_last": (n, d) float32
+    tokens: pd.DataFrame | None = None  # raw per-token arrays (logprob, rank, entropy, variance) per row
 
     def subset(self, mask: np.ndarray) -> TableData:
         m = np.asarray(mask, bool)
         return TableData(self.rows[m].reset_index(drop=True), self.features[m].reset_index(drop=True),
-                         self.sequences[m], self.lengths[m], {k: v[m] for k, v in self.hidden.items()})
+                         self.sequences[m], self.lengths[m], {k: v[m] for k, v in self.hidden.items()},
+                         None if self.tokens is None else self.tokens[m].reset_index(drop=True))
+
+    def with_budget(self, k: int) -> TableData:
+        """The same rows as if the LM had scored only the first ``k`` tokens (for the AUROC-vs-tokens curve):
+        LM features recomputed from the truncated arrays, sequences cut."""
+        if self.tokens is None:
+            raise ValueError("no raw token arrays in this TableData")
+        t = self.tokens
+        lm = pd.DataFrame([token_features(lp[: k - 1], rk[: k - 1], en[: k - 1], va[: k - 1]) for lp, rk, en, va in
+                           zip(t["logprob"], t["rank"], t["entropy"], t["variance"], strict=True)],
+                          columns=list(TOKEN_FEATURES))
+        feats = self.features.copy()
+        feats[list(TOKEN_FEATURES)] = lm.to_numpy()
+        lengths = np.minimum(self.lengths, k - 1)
+        seqs = self.sequences[:, : k - 1].copy()
+        return TableData(self.rows, feats, seqs, lengths, self.hidden, self.tokens)
 
 
 def token_sequences(table: pd.DataFrame, max_tokens: int) -> tuple[np.ndarray, np.ndarray]:
@@ -93,4 +110,5 @@ def load_table_data(
     seqs, lengths = token_sequences(table, TableSpec().max_tokens)
     hidden = {k: np.stack([np.asarray(v, np.float32) for v in table[k]]) for k in ("h_mid", "h_last")}
     meta_cols = ["key", "text", "y", "split", "group", "dataset", "generator", "domain", "attack"]
-    return TableData(table[meta_cols].copy(), features, seqs, lengths, hidden)
+    tokens = table[["logprob", "rank", "entropy", "variance"]].reset_index(drop=True)
+    return TableData(table[meta_cols].copy(), features, seqs, lengths, hidden, tokens)
