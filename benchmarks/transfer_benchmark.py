@@ -50,7 +50,7 @@ def run_fold(name: str, train: TableData, val: TableData, test: TableData, **kw)
     yv = val.rows["y"].to_numpy()
     calibration, op = calibrate_logits(fitted.logits(val), yv, domains=val.rows["domain"].to_numpy())
     p = platt(fitted.logits(test), calibration)
-    return {"p": p, "threshold": op.threshold(), "fitted": fitted, "calibration": calibration}
+    return {"p": p, "threshold": op.threshold(), "fitted": fitted, "calibration": calibration, "op": op}
 
 
 def scores(y: np.ndarray, p: np.ndarray, thr: float) -> dict:
@@ -77,6 +77,7 @@ def protocol_test(name, data, splits, fixtures, **kw) -> dict:
         yy = np.r_[np.ones(len(g)), np.zeros(len(hum))]
         attacks[a] = scores(yy, np.r_[g.p.to_numpy(), hum.p.to_numpy()], thr)
     out["attacks"] = attacks
+    out["per_domain_thresholds"] = per_domain_thresholds(r, tr, te, p)
     # fairness: humans only, at the verdict threshold
     fair = {}
     va_te = data.subset(splits["validation"] | splits["test"])
@@ -95,6 +96,26 @@ def protocol_test(name, data, splits, fixtures, **kw) -> dict:
                                     "max_p": float(pf.max()) if len(pf) else None}
     out["fairness"] = fair
     return out
+
+
+def per_domain_thresholds(r: dict, train: TableData, test: TableData, p: np.ndarray) -> dict:
+    """The verdict with each text's own (predicted) domain threshold instead of the strictest one: recall and
+    per-domain human FPR, next to the guard's; the domain classifier is fitted on the training rows."""
+    from ghostscore.training.domain import fit_domain_model
+
+    dm = fit_domain_model(list(train.rows.text), list(train.rows.domain.fillna("other")))
+    pred = [d for d, _ in dm.predict(list(test.rows.text))]
+    op = r["op"]
+    thr = np.array([op.threshold(domain=d) for d in pred])
+    rows = test.rows.assign(p=p, flag=p >= thr)
+    y = rows.y.to_numpy()
+    true_dom = rows.domain.fillna("other").to_numpy()
+    return {"domain_accuracy": float(np.mean([a == b for a, b in zip(pred, true_dom, strict=True) if a is not None]))
+            if any(d is not None for d in pred) else None,
+            "domain_confident_share": float(np.mean([d is not None for d in pred])),
+            "recall_at_threshold": float(rows.flag[y == 1].mean()),
+            "human_fpr_at_threshold": float(rows.flag[y == 0].mean()),
+            "per_domain_human_fpr": {d: float(g.flag.mean()) for d, g in rows[rows.y == 0].groupby("domain")}}
 
 
 def platt_all(r: dict, d: TableData, name: str) -> np.ndarray:

@@ -169,6 +169,8 @@ def train(
     features_table: Path = typer.Option(
         None, "--features-table", help="Train from a stored LM feature table (data/features/...): no LM pass; "
         "--data gives the texts for the hand features."),
+    lm_budget: int = typer.Option(None, help="With --features-table: LM features from the first N tokens "
+                                  "(at most the table's budget); the model remembers it for scoring."),
     label_field: str = LABEL_FIELD,
     positive: str = POSITIVE,
     negative: str = NEGATIVE,
@@ -200,7 +202,7 @@ def train(
                 cache_dir=str(cache_dir) if cache_dir else None,
                 sign_consistent=_csv_list(sign_consistent),
                 generator_factors=factors,
-                features_table=str(features_table) if features_table else None,
+                features_table=str(features_table) if features_table else None, lm_budget=lm_budget,
             )
         )
     except InputError as exc:

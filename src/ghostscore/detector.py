@@ -17,7 +17,7 @@ from .classifiers.registry import PACKAGED_MODELS, packaged_model_dir
 from .document import DEFAULT_MAX_CHARS, MIN_WORDS, Document
 from .errors import InputError, ModelError
 from .features import FeatureSet, available, build_extractors
-from .features.pipeline import featurize
+from .features.pipeline import featurize, model_extractors
 from .results import Score
 
 __all__ = ["PACKAGED_MODELS", "Detector", "packaged_model_dir", "resolve_model"]
@@ -58,7 +58,9 @@ class Detector:
         for extra in CHEAP_EVIDENCE:
             if extra in registry and extra not in names:
                 names.append(extra)
-        self.extractors = build_extractors(names, models=self.provider)
+        # the lm extractor scores the token budget the model was trained on
+        self.extractors = model_extractors(names, models=self.provider,
+                                           lm_budget=(model.meta or {}).get("lm_token_budget"))
         # evidence-only extractors that cost model time; run when explain is asked for (per call or default)
         extra = [n for n in EXPLAIN_EVIDENCE if n in registry and n not in names]
         self.explain_extractors = build_extractors(extra, models=self.provider)
@@ -110,27 +112,36 @@ class Detector:
         X = np.stack([self.model.vectorize(fs.values) for fs in fsets])
         return [float(p) for p in self.model.predict_proba(X, docs=list(docs), extras=[fs.extra for fs in fsets])]
 
+    def domains(self, docs: Sequence[Document]) -> list[str | None]:
+        """The domain whose threshold applies to each document (None: the strictest threshold)."""
+        dm = self.model.domain_model
+        if dm is None or not docs:
+            return [None] * len(docs)
+        return [d for d, _ in dm.predict([doc.body_text for doc in docs])]
+
     def postprocess(
         self, doc: Document, fs: FeatureSet, probability: float | None, problems: list[str] | None = None,
-        *, fpr: float | None = None,
+        *, fpr: float | None = None, domain: str | None = None,
     ) -> Score:
         op = self.model.operating_point
         fpr = self.fpr if fpr is None else fpr
         if fpr is not None and op is None:
             raise ModelError("this model has no stored operating point; cannot choose an FPR")
-        band = op.band(fpr) if op else None
+        if op is None or domain not in op.domain_quantiles:
+            domain = None
+        band = op.band(fpr, domain) if op else None
         if problems or probability is None or not math.isfinite(probability):
             return Score(
                 ai_probability=None, verdict="unsupported", features=fs.values, evidence=fs.evidence,
                 reasons=problems or ["model produced no finite score"], model=self.model.name,
             )
-        verdict = op.verdict(probability, fpr) if op else ("ai" if probability >= 0.5 else "human")
+        verdict = op.verdict(probability, fpr, domain) if op else ("ai" if probability >= 0.5 else "human")
         contributions = self.model.contributions(self.model.vectorize(fs.values))
         return Score(
             ai_probability=probability, verdict=verdict, features=fs.values,
             evidence=_rank_evidence(fs, contributions), model=self.model.name,
             threshold=band[1] if band else 0.5, uncertain_band=band, contributions=contributions,
-            sentence_scores=fs.extra.get("sentence_scores", []),
+            sentence_scores=fs.extra.get("sentence_scores", []), domain=domain,
         )
 
     # ---------------------------------------------------------------- public API
@@ -197,8 +208,9 @@ class Detector:
         probs: list[float | None] = [None] * len(docs)
         for i, p in zip(ok, self.forward([docs[i] for i in ok], [fsets[i] for i in ok]), strict=True):
             probs[i] = p
-        return [self.postprocess(d, fs, p, pr, fpr=fpr)
-                for d, fs, p, pr in zip(docs, fsets, probs, problems, strict=True)]
+        domains = self.domains(docs)
+        return [self.postprocess(d, fs, p, pr, fpr=fpr, domain=dom)
+                for d, fs, p, pr, dom in zip(docs, fsets, probs, problems, domains, strict=True)]
 
 
 def _rank_evidence(fs: FeatureSet, contributions: dict[str, float]) -> list:

@@ -48,6 +48,7 @@ class Score:
     uncertain_band: tuple[float, float] | None = None
     sentence_scores: list[dict[str, Any]] = field(default_factory=list)
     contributions: dict[str, float] = field(default_factory=dict)
+    domain: str | None = None  # the domain whose threshold applied (None: the strictest, all domains)
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
@@ -68,6 +69,7 @@ class Score:
                 "model": self.model,
                 "threshold": self.threshold,
                 "uncertain_band": list(self.uncertain_band) if self.uncertain_band else None,
+                "domain": self.domain,
                 "features": dict(self.features),
                 "contributions": dict(self.contributions),
                 "evidence": [e.to_dict() for e in self.evidence],

@@ -23,6 +23,7 @@ class Classifier(Protocol):
     operating_point: OperatingPoint | None
     metrics: dict[str, Any]
     meta: dict[str, Any]  # training config, data sizes, feature ranges (for the report)
+    domain_model: Any  # a classifiers.domain.DomainModel for per-domain thresholds, or None
     needs_docs: bool  # True for models that read the text itself, not only the feature vector
 
     def vectorize(self, values: dict[str, float]) -> np.ndarray:

@@ -66,17 +66,21 @@ class OperatingPoint:
         # threshold = (1 - fpr) quantile of human scores; nudge above so exactly fpr of humans exceed it
         return float(min(1.0, np.interp(1.0 - fpr, np.linspace(0, 1, len(q)), q) + 1e-9))
 
-    def threshold(self, fpr: float | None = None) -> float:
+    def threshold(self, fpr: float | None = None, domain: str | None = None) -> float:
+        """The ``ai`` threshold: the text's own domain's when that domain was calibrated (per-domain
+        thresholds), else the strictest of the pooled and every per-domain one (the guard)."""
         fpr = self.fpr if fpr is None else fpr
         if not 0 < fpr < 1:
             raise ValueError(f"fpr must lie in (0, 1), got {fpr}")
+        if domain is not None and domain in self.domain_quantiles:
+            return self._quantile_threshold(self.domain_quantiles[domain], fpr)
         return max(self._quantile_threshold(q, fpr)
                    for q in [self.human_quantiles, *self.domain_quantiles.values()])
 
-    def band(self, fpr: float | None = None) -> tuple[float, float]:
+    def band(self, fpr: float | None = None, domain: str | None = None) -> tuple[float, float]:
         fpr = self.fpr if fpr is None else fpr
-        hi = self.threshold(fpr)
-        lo = self.threshold(min(0.5, fpr * UNCERTAIN_FACTOR))
+        hi = self.threshold(fpr, domain)
+        lo = self.threshold(min(0.5, fpr * UNCERTAIN_FACTOR), domain)
         if self.machine_quantiles:
             lo = min(lo, self.human_cut())
         return min(lo, hi), hi
@@ -94,8 +98,8 @@ class OperatingPoint:
         q = np.asarray(self.machine_quantiles, dtype=float)
         return float(np.interp(lo, q, np.linspace(0, 1, len(q)), left=0.0, right=1.0))
 
-    def verdict(self, p: float, fpr: float | None = None) -> str:
-        lo, hi = self.band(fpr)
+    def verdict(self, p: float, fpr: float | None = None, domain: str | None = None) -> str:
+        lo, hi = self.band(fpr, domain)
         if p >= hi:
             return "ai"
         if p >= lo:

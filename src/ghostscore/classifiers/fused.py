@@ -26,6 +26,7 @@ from safetensors.numpy import load_file, save_file
 from ..errors import ModelError
 from ..lazy import Lazy
 from .calibration import OperatingPoint, platt, standardize
+from .domain import DomainModel
 
 LORA_TARGETS = ("attention.self.query", "attention.self.key", "attention.self.value",
                 "attention.output.dense", "intermediate.dense", "output.dense")
@@ -173,6 +174,7 @@ class FusedModel:
     metrics: dict[str, Any] = field(default_factory=dict)
     name: str = "fused"
     meta: dict[str, Any] = field(default_factory=dict)
+    domain_model: DomainModel | None = None  # per-domain thresholds (classifiers/domain.py)
     type = "fused"
     needs_docs = True
 
@@ -277,6 +279,8 @@ class FusedModel:
             "operating_point": self.operating_point.to_json() if self.operating_point else None,
             "metrics": self.metrics, "meta": self.meta,
         })
+        if self.domain_model is not None:
+            config["domain_model"] = self.domain_model.save(directory)
         (directory / "config.json").write_text(json.dumps(config, indent=1) + "\n")
         if card:
             (directory / "MODEL_CARD.md").write_text(card)

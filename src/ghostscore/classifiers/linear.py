@@ -17,6 +17,7 @@ from safetensors.numpy import load_file, save_file
 
 from ..errors import ModelError
 from .calibration import OperatingPoint, platt, standardize
+from .domain import DomainModel
 
 
 @dataclass
@@ -37,6 +38,7 @@ class LinearModel:
     metrics: dict[str, Any] = field(default_factory=dict)
     name: str = "linear"
     meta: dict[str, Any] = field(default_factory=dict)
+    domain_model: DomainModel | None = None  # per-domain thresholds (classifiers/domain.py)
 
     type = "linear"
     needs_docs = False  # reads features only
@@ -81,6 +83,8 @@ class LinearModel:
             "metrics": self.metrics,
             "meta": self.meta,
         }
+        if self.domain_model is not None:
+            config["domain_model"] = self.domain_model.save(directory)
         (directory / "config.json").write_text(json.dumps(config, indent=1) + "\n")
         if card:
             (directory / "MODEL_CARD.md").write_text(card)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..errors import ModelError
 from .base import Classifier
+from .domain import DomainModel
 from .fused import FusedModel
 from .linear import LinearModel
 from .sequence import SequenceModel
@@ -46,4 +47,7 @@ def load_model(directory: str | Path) -> Classifier:
     kind = config.get("type")
     if kind not in MODEL_TYPES:
         raise ModelError(f"{directory}: unknown model type {kind!r}")
-    return MODEL_TYPES[kind].from_config(config, directory)
+    model = MODEL_TYPES[kind].from_config(config, directory)
+    if config.get("domain_model"):
+        model.domain_model = DomainModel.load(directory, config["domain_model"])
+    return model

@@ -24,6 +24,7 @@ from safetensors.numpy import load_file, save_file
 
 from ..errors import ModelError
 from .calibration import OperatingPoint, platt, standardize
+from .domain import DomainModel
 
 TENSORS = ("mean", "scale", "seq_mean", "seq_scale", "conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias",
            "head1.weight", "head1.bias", "head2.weight", "head2.bias", "skip.weight", "skip.bias")
@@ -60,6 +61,7 @@ class SequenceModel:
     metrics: dict[str, Any] = field(default_factory=dict)
     name: str = "sequence"
     meta: dict[str, Any] = field(default_factory=dict)
+    domain_model: DomainModel | None = None  # per-domain thresholds (classifiers/domain.py)
     type = "sequence"
     needs_docs = False
 
@@ -126,6 +128,8 @@ class SequenceModel:
             "operating_point": self.operating_point.to_json() if self.operating_point else None,
             "metrics": self.metrics, "meta": self.meta,
         }
+        if self.domain_model is not None:
+            config["domain_model"] = self.domain_model.save(directory)
         (directory / "config.json").write_text(json.dumps(config, indent=1) + "\n")
         if card:
             (directory / "MODEL_CARD.md").write_text(card)

@@ -50,6 +50,11 @@ class Extractor:
     def __init__(self, models: Any = None) -> None:
         self.models = models
 
+    @property
+    def cache_version(self) -> str:
+        """Key of this extractor's outputs in the feature cache: its version plus any setting that changes them."""
+        return self.version
+
     def extract(self, doc: Document) -> FeatureSet:
         raise NotImplementedError
 

@@ -38,7 +38,7 @@ class FeatureCache:
                 chunk = list(keys[i : i + 500])
                 rows = self._db.execute(
                     f"SELECT key, payload FROM features WHERE extractor=? AND version=? AND key IN "
-                    f"({','.join('?' * len(chunk))})", [extractor.name, extractor.version, *chunk],
+                    f"({','.join('?' * len(chunk))})", [extractor.name, extractor.cache_version, *chunk],
                 ).fetchall()
                 for key, payload in rows:
                     out[key] = {k: (math.nan if v is None else v) for k, v in json.loads(payload).items()}
@@ -46,7 +46,7 @@ class FeatureCache:
 
     def put_many(self, extractor: Extractor, items: dict[str, dict[str, float]]) -> None:
         rows = [
-            (extractor.name, extractor.version, k,
+            (extractor.name, extractor.cache_version, k,
              json.dumps({n: (None if not math.isfinite(v) else v) for n, v in vals.items()}))
             for k, vals in items.items()
         ]

@@ -107,6 +107,10 @@ class LMExtractor(Extractor):
         super().__init__(models)
         self.budget = budget
 
+    @property
+    def cache_version(self) -> str:
+        return f"{self.version}-budget{self.budget}"
+
     def _scorer(self) -> Any:
         if self.models is None:
             from ..backbones import ModelProvider

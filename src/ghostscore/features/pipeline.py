@@ -20,6 +20,18 @@ from .base import Extractor, FeatureSet
 from .cache import FeatureCache
 
 
+def model_extractors(names: Sequence[str], *, models: object = None, lm_budget: int | None = None,
+                     ) -> list[Extractor]:
+    """Extractors as a model needs them: the lm extractor scores the token budget the model was trained on."""
+    from . import build_extractors
+
+    out = build_extractors(names, models=models)
+    for ex in out:
+        if ex.name == "lm" and lm_budget:
+            ex.budget = int(lm_budget)  # type: ignore[attr-defined]
+    return out
+
+
 def featurize(docs: Sequence[Document], extractors: Sequence[Extractor], *, full: bool = False) -> list[FeatureSet]:
     """Every extractor over every document (batched per extractor), merged per document; the document's
     own normalization signals come first. ``full`` asks the LM to score whole texts (reports)."""

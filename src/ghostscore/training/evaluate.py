@@ -13,9 +13,8 @@ import pandas as pd
 
 from ..backbones import ModelProvider
 from ..classifiers import load_model, resolve_model
-from ..features import build_extractors
 from ..features.cache import FeatureCache
-from ..features.pipeline import default_cache_path, make_documents
+from ..features.pipeline import default_cache_path, make_documents, model_extractors
 from ..features.pipeline import feature_frame as extract_features
 from ..jsonsafe import to_jsonable
 from . import metrics
@@ -107,7 +106,8 @@ def _per_row(df: pd.DataFrame, model, method: str, *, cache_dir: str | None, pro
     come through the cache, and text-reading models also get the Documents."""
     provider = ModelProvider(cache_dir=cache_dir)
     model.attach(provider)
-    extractors = build_extractors(model.extractors, models=provider)
+    extractors = model_extractors(model.extractors, models=provider,
+                                  lm_budget=(model.meta or {}).get("lm_token_budget"))
     cache = FeatureCache(default_cache_path(cache_dir))
     texts = list(df["text"])
     docs, problems = make_documents(texts)

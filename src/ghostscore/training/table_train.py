@@ -18,11 +18,13 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..features.lm import LM_TOKEN_BUDGET
 from . import metrics
 from .candidates import CANDIDATES, Fitted
 from .cards import table_model_card
 from .config import TrainConfig
 from .data import is_instruction_tuned
+from .domain import fit_domain_model
 from .linear import calibrate_logits, feature_ranges
 from .table_data import TableData, load_table_data
 
@@ -60,6 +62,9 @@ def train_from_table(cfg: TrainConfig, *, progress: bool = True) -> Path:
         raise InputError("usage", f"--features-table trains kinds {sorted(KINDS)}, not {cfg.kind!r}")
     t0 = time.time()
     data = load_table_data(cfg.features_table, cfg.data, cache_dir=cfg.cache_dir, progress=progress)
+    budget = cfg.lm_budget or LM_TOKEN_BUDGET
+    if budget != LM_TOKEN_BUDGET:
+        data = data.with_budget(budget)
     train = data.subset((data.rows.split == "train").to_numpy())
     val = data.subset((data.rows.split == "validation").to_numpy())
     for name, part in (("train", train), ("validation", val)):
@@ -76,12 +81,15 @@ def train_from_table(cfg: TrainConfig, *, progress: bool = True) -> Path:
     calibration, op = calibrate_logits(logits, yv, domains=val.rows.domain.to_numpy(), machine_bound=True)
     model: Any = final.model
     model.calibration, model.operating_point = calibration, op
+    model.domain_model = fit_domain_model(list(train.rows.text), list(train.rows.domain.fillna("other")),
+                                          seed=cfg.seed)
     p = 1 / (1 + np.exp(-(calibration[0] * logits + calibration[1])))
     model.metrics = {"validation_held_out_generators": metrics.summary(yv, p, op.threshold())}
     model.name = Path(cfg.out).name
     names = list(final.names)
     model.meta = {
         "config": {**asdict(cfg), "candidate": candidate},
+        "lm_token_budget": budget,
         "n_train": int(len(train.rows)), "n_validation": int(len(val.rows)),
         "train_rows_by_dataset": {str(k): int(v) for k, v in train.rows.dataset.value_counts().items()},
         "calibration_held_out_generators": held_out,
