@@ -25,6 +25,7 @@ class Classifier(Protocol):
     meta: dict[str, Any]  # training config, data sizes, feature ranges (for the report)
     domain_model: Any  # a classifiers.domain.DomainModel for per-domain thresholds, or None
     needs_docs: bool  # True for models that read the text itself, not only the feature vector
+    needs_token_stats: bool  # True for models that read the LM's per-token statistics (FeatureSet.extra)
 
     def vectorize(self, values: dict[str, float]) -> np.ndarray:
         """The feature vector (in ``feature_names`` order; NaN where a feature is missing)."""

@@ -176,6 +176,7 @@ class FusedModel:
     meta: dict[str, Any] = field(default_factory=dict)
     domain_model: DomainModel | None = None  # per-domain thresholds (classifiers/domain.py)
     type = "fused"
+    needs_token_stats = False
     needs_docs = True
 
     def __post_init__(self) -> None:

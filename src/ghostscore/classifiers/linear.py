@@ -41,6 +41,7 @@ class LinearModel:
     domain_model: DomainModel | None = None  # per-domain thresholds (classifiers/domain.py)
 
     type = "linear"
+    needs_token_stats = False
     needs_docs = False  # reads features only
 
     def standardize(self, X: np.ndarray) -> np.ndarray:

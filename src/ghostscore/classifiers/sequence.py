@@ -63,6 +63,7 @@ class SequenceModel:
     meta: dict[str, Any] = field(default_factory=dict)
     domain_model: DomainModel | None = None  # per-domain thresholds (classifiers/domain.py)
     type = "sequence"
+    needs_token_stats = True  # reads FeatureSet.extra["lm_token_stats"]
     needs_docs = False
 
     # ------------------------------------------------------------------ inference

@@ -14,7 +14,7 @@ import pandas as pd
 from ..backbones import ModelProvider
 from ..classifiers import load_model, resolve_model
 from ..features.cache import FeatureCache
-from ..features.pipeline import default_cache_path, make_documents, model_extractors
+from ..features.pipeline import default_cache_path, featurize, make_documents, model_extractors
 from ..features.pipeline import feature_frame as extract_features
 from ..jsonsafe import to_jsonable
 from . import metrics
@@ -111,12 +111,22 @@ def _per_row(df: pd.DataFrame, model, method: str, *, cache_dir: str | None, pro
     cache = FeatureCache(default_cache_path(cache_dir))
     texts = list(df["text"])
     docs, problems = make_documents(texts)
-    F, _ = extract_features(texts, extractors, cache=cache, progress=progress, desc="eval", docs=docs)
     ok = np.array([not pr for pr in problems])
-    X = F.reindex(columns=model.feature_names).to_numpy(float)
     out = np.full(len(df), np.nan)
+    fn = getattr(model, method)
+    if model.needs_token_stats:  # per-token LM statistics are not cached: the Detector's path, in slices
+        from tqdm.auto import tqdm
+
+        rows = np.flatnonzero(ok)
+        for s in tqdm(range(0, len(rows), 32), desc="eval", disable=not progress, mininterval=5):
+            idx = rows[s : s + 32]
+            sets = featurize([docs[i] for i in idx], extractors)
+            X = np.stack([model.vectorize(fs.values) for fs in sets])
+            out[idx] = fn(X, extras=[fs.extra for fs in sets])
+        return out, ok
+    F, _ = extract_features(texts, extractors, cache=cache, progress=progress, desc="eval", docs=docs)
+    X = F.reindex(columns=model.feature_names).to_numpy(float)
     if ok.any():
-        fn = getattr(model, method)
         if model.needs_docs:  # the encoder pass is the slow part: in slices, with a bar
             from tqdm.auto import tqdm
 

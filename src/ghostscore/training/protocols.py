@@ -136,8 +136,18 @@ def reading_grade(text: str) -> float:
 
 
 def model_proba(model, F: pd.DataFrame, texts) -> np.ndarray:
-    """Calibrated P(machine) of a fitted or saved model; a model that reads the text gets the documents."""
+    """Calibrated P(machine) of a fitted or saved model; a model that reads the text gets the documents, one
+    that reads per-token LM statistics gets them from the Detector's own featurization."""
     X = F.reindex(columns=model.feature_names).to_numpy(float)
+    if model.needs_token_stats:
+        from ..features.pipeline import featurize, model_extractors
+
+        docs, _ = make_documents(list(texts))
+        extractors = model_extractors(model.extractors, models=ModelProvider(),
+                                      lm_budget=(model.meta or {}).get("lm_token_budget"))
+        sets = featurize(docs, extractors)
+        return model.predict_proba(np.stack([model.vectorize(fs.values) for fs in sets]),
+                                   extras=[fs.extra for fs in sets])
     if model.needs_docs:
         docs, _ = make_documents(list(texts))
         return model.predict_proba(X, docs)
