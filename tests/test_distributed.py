@@ -196,6 +196,18 @@ def test_rerun_replaces_old_parts_and_bad_model_keeps_them(tmp_path: Path) -> No
     assert len(read_output(out)) == 20 and not (out / "part-99999-000000000000.jsonl").exists()
 
 
+def test_unreadable_input_is_an_input_error_as_locally(tmp_path: Path) -> None:
+    from ghostscore.errors import InputError
+
+    bad = tmp_path / "in.parquet"
+    bad.write_bytes(b"not a parquet file at all")
+    with pytest.raises(InputError) as local:
+        run_batch(BatchOptions(input=bad, output=tmp_path / "local.jsonl", model="features-only"))
+    with pytest.raises(InputError) as remote:  # raised in a Ray read task, unwrapped from Ray's errors
+        run_ray_batch(BatchOptions(input=bad, output=tmp_path / "ray.jsonl", model="features-only"), actors=1)
+    assert remote.value.code == local.value.code == "invalid_parquet"
+
+
 # ------------------------------------------------------------------ the Dataset API
 def test_score_dataset_adds_four_columns_and_error_rows() -> None:
     from ghostscore.batch import result_fields

@@ -34,23 +34,25 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .batch import (
-    FORMATS,
-    READERS,
-    RESULT_FIELDS,
-    BatchOptions,
-    BatchSummary,
-    Chunk,
-    CsvReader,
-    CsvWriter,
-    InRecord,
-    JsonlWriter,
-    ParquetWriter,
-    check_text,
-    detect_format,
-    error_fields,
-    score_texts,
-)
+from .batch import FORMATS, READERS, RESULT_FIELDS, BatchOptions, BatchSummary, error_fields
+
+try:  # ghostscore.batch as a package (readers, records, scoring, writers)
+    from .batch.readers import CsvReader, detect_format
+    from .batch.records import Chunk, InRecord, check_text
+    from .batch.scoring import score_texts
+    from .batch.writers import CsvWriter, JsonlWriter, ParquetWriter
+except ImportError:  # ghostscore.batch as one module
+    from .batch import (  # type: ignore[no-redef]
+        Chunk,
+        CsvReader,
+        CsvWriter,
+        InRecord,
+        JsonlWriter,
+        ParquetWriter,
+        check_text,
+        detect_format,
+        score_texts,
+    )
 from .document import DEFAULT_MAX_CHARS
 from .errors import InputError, ModelError
 
@@ -73,6 +75,14 @@ def _ray() -> Any:
     except ImportError as exc:
         raise InputError("usage", "Ray is not installed: pip install 'ghostscore[ray]'") from exc
     return ray
+
+
+def _resolve_model(model: str) -> Any:
+    try:
+        from .detector import resolve_model
+    except ImportError:  # pragma: no cover - where the model registry lives in ghostscore.classifiers
+        from .classifiers.registry import resolve_model  # type: ignore[no-redef]
+    return resolve_model(model)
 
 
 # ------------------------------------------------------------------ the actor
@@ -149,12 +159,10 @@ def _scored(
     num_cpus: float, max_retries: int, ray_remote_args: dict[str, Any] | None, autoscale: bool,
 ) -> Any:
     ray = _ray()
-    from .detector import resolve_model
-
     if batch_size < 1 or detector_batch_size < 1:
         raise InputError("usage", "batch_size must be at least 1")
     if not (isinstance(model, str) and model in ("default", "linear", "features-only")):
-        resolve_model(model)  # a path: a clear error here rather than actors dying one after another
+        _resolve_model(model)  # a path: a clear error here rather than actors dying one after another
     if actors is None:
         actors = max(1, int(ray.cluster_resources().get("CPU", 1) // max(num_cpus, 1e-9)))
     if actors < 1:
@@ -238,8 +246,24 @@ def _opts_dict(opts: BatchOptions) -> dict[str, Any]:
     return d
 
 
+class _TaskInputError(Exception):
+    """An InputError crossing from a Ray task to the driver: InputError's two-argument ``__init__`` does not
+    survive pickling, this one does (``args`` are exactly what ``__init__`` takes)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(code, message)
+        self.code, self.message = code, message
+
+
 def _read_file(batch: dict[str, Any], opts: dict[str, Any]) -> Iterator[Any]:
     """One input file -> Arrow blocks of ``chunk_size`` records: the local reader's records, position-tagged."""
+    try:
+        yield from _read_blocks(batch, opts)
+    except InputError as exc:  # an unreadable file: the same error (and exit code) as the local batch
+        raise _TaskInputError(exc.code, exc.message) from None
+
+
+def _read_blocks(batch: dict[str, Any], opts: dict[str, Any]) -> Iterator[Any]:
     import pyarrow as pa
 
     index, path, fmt = int(batch["file"][0]), Path(str(batch["path"][0])), str(batch["fmt"][0])
@@ -373,18 +397,16 @@ def run_ray_batch(
             opts.input.resolve())):
         raise InputError("usage", "the output folder must not be or be inside the input")
     model = opts.model or ("default" if opts.use_lm else "features-only")
-    from .detector import resolve_model
-
-    resolve_model(model)  # before any output is touched: a bad model must not clear the folder
+    _resolve_model(model)  # before any output is touched: a bad model must not clear the folder
     out.mkdir(parents=True, exist_ok=True)
     for stale in [*out.glob("part-*"), *out.glob(".part-*.tmp"), out / SUMMARY_FILE]:
         if stale.is_file():
             stale.unlink()
 
     started_ray = not ray.is_initialized()
-    if started_ray:
-        ray.init(address=address, include_dashboard=False, logging_level="WARNING",
-                 log_to_driver=False)
+    if started_ray:  # a local cluster unless address (or RAY_ADDRESS) names one; no dashboard for a CLI run
+        ray.init(address=address, logging_level="WARNING", log_to_driver=False,
+                 **({} if address else {"include_dashboard": False}))
     summary = BatchSummary(output=out)
     started = time.perf_counter()
     bar = None
@@ -423,8 +445,9 @@ def run_ray_batch(
             if bar is not None:
                 bar.update(int(row["records"]))
     except Exception as exc:
-        if isinstance(exc, InputError | ModelError):
-            raise
+        cause = _known_cause(exc)
+        if cause is not None:  # e.g. an unreadable CSV header, raised in a read task as it is locally
+            raise cause from exc
         raise ModelError(f"the Ray job failed ({type(exc).__name__}: {str(exc)[:500]}); the output folder "
                          f"{out} is incomplete: rerun") from exc
     finally:
@@ -440,6 +463,20 @@ def run_ray_batch(
             "parts": len(written)}
     (out / SUMMARY_FILE).write_text(json.dumps(info, indent=1) + "\n")
     return summary
+
+
+def _known_cause(exc: BaseException) -> InputError | ModelError | None:
+    """The InputError or ModelError a Ray task raised, through Ray's wrappers (they chain or subclass it)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, InputError | ModelError):
+            return current
+        if isinstance(current, _TaskInputError):
+            return InputError(current.code, current.message)
+        current = getattr(current, "cause", None) or current.__cause__ or current.__context__
+    return None
 
 
 def read_output(folder: Path) -> list[dict[str, Any]]:
