@@ -84,7 +84,7 @@ def score(
 
 @app.command()
 def batch(
-    input: Path = typer.Argument(..., help="JSONL, CSV or Parquet file of records."),
+    input: Path = typer.Argument(..., help="JSONL, CSV or Parquet file of records (or a folder: --engine ray)."),
     output: Path = typer.Option(..., "--output", "-o", help="Where to write one result per input record."),
     text_field: str = typer.Option("text", help="Column holding the text."),
     id_field: str = typer.Option("id", help="Column carried through as the record id, if present."),
@@ -98,19 +98,28 @@ def batch(
     max_chars: int = typer.Option(200_000, help="Records with longer texts get an error, not a score."),
     progress: bool = typer.Option(None, help="Progress bar (default: when stderr is a terminal)."),
     explain: bool = typer.Option(False, help="Also find restated claims when the model does not need them."),
+    engine: str = typer.Option("local", help="local, or ray: score on a Ray cluster into an OUTPUT folder."),
+    address: str = typer.Option(None, help="Ray cluster address, e.g. auto (--engine ray; default: start one)."),
+    actors: int = typer.Option(None, help="Ray actors, one Detector each (--engine ray; default: one per CPU)."),
 ) -> None:
     """Score every record of a file; never stops on a bad record and never drops one."""
     from .batch import BatchOptions, run_batch
 
+    if engine not in ("local", "ray"):
+        _fail(EXIT_INPUT, f"--engine must be local or ray, not {engine!r}")
     try:
-        summary = run_batch(
-            BatchOptions(
-                input=input, output=output, text_field=text_field, id_field=id_field, model=model,
-                use_lm=not no_lm, fpr=fpr, batch_size=batch_size, chunk_size=chunk_size, workers=workers,
-                resume=resume, max_chars=max_chars, explain=explain,
-                progress=sys.stderr.isatty() if progress is None else progress,
-            )
+        opts = BatchOptions(
+            input=input, output=output, text_field=text_field, id_field=id_field, model=model,
+            use_lm=not no_lm, fpr=fpr, batch_size=batch_size, chunk_size=chunk_size, workers=workers,
+            resume=resume, max_chars=max_chars, explain=explain,
+            progress=sys.stderr.isatty() if progress is None else progress,
         )
+        if engine == "ray":
+            from .distributed import run_ray_batch
+
+            summary = run_ray_batch(opts, address=address, actors=actors)
+        else:
+            summary = run_batch(opts)
     except InputError as exc:
         _fail(EXIT_INPUT, exc.message)
     except ModelError as exc:
