@@ -35,24 +35,11 @@ from pathlib import Path
 from typing import Any
 
 from .batch import FORMATS, READERS, RESULT_FIELDS, BatchOptions, BatchSummary, error_fields
-
-try:  # ghostscore.batch as a package (readers, records, scoring, writers)
-    from .batch.readers import CsvReader, detect_format
-    from .batch.records import Chunk, InRecord, check_text
-    from .batch.scoring import score_texts
-    from .batch.writers import CsvWriter, JsonlWriter, ParquetWriter
-except ImportError:  # ghostscore.batch as one module
-    from .batch import (  # type: ignore[no-redef]
-        Chunk,
-        CsvReader,
-        CsvWriter,
-        InRecord,
-        JsonlWriter,
-        ParquetWriter,
-        check_text,
-        detect_format,
-        score_texts,
-    )
+from .batch.readers import CsvReader, detect_format
+from .batch.records import Chunk, InRecord, check_text
+from .batch.scoring import score_texts
+from .batch.writers import CsvWriter, JsonlWriter, ParquetWriter
+from .classifiers import resolve_model
 from .document import DEFAULT_MAX_CHARS
 from .errors import InputError, ModelError
 
@@ -75,14 +62,6 @@ def _ray() -> Any:
     except ImportError as exc:
         raise InputError("usage", "Ray is not installed: pip install 'ghostscore[ray]'") from exc
     return ray
-
-
-def _resolve_model(model: str) -> Any:
-    try:
-        from .detector import resolve_model
-    except ImportError:  # pragma: no cover - where the model registry lives in ghostscore.classifiers
-        from .classifiers.registry import resolve_model  # type: ignore[no-redef]
-    return resolve_model(model)
 
 
 # ------------------------------------------------------------------ the actor
@@ -162,7 +141,7 @@ def _scored(
     if batch_size < 1 or detector_batch_size < 1:
         raise InputError("usage", "batch_size must be at least 1")
     if not (isinstance(model, str) and model in ("default", "linear", "features-only")):
-        _resolve_model(model)  # a path: a clear error here rather than actors dying one after another
+        resolve_model(model)  # a path: a clear error here rather than actors dying one after another
     if actors is None:
         actors = max(1, int(ray.cluster_resources().get("CPU", 1) // max(num_cpus, 1e-9)))
     if actors < 1:
@@ -397,7 +376,7 @@ def run_ray_batch(
             opts.input.resolve())):
         raise InputError("usage", "the output folder must not be or be inside the input")
     model = opts.model or ("default" if opts.use_lm else "features-only")
-    _resolve_model(model)  # before any output is touched: a bad model must not clear the folder
+    resolve_model(model)  # before any output is touched: a bad model must not clear the folder
     out.mkdir(parents=True, exist_ok=True)
     for stale in [*out.glob("part-*"), *out.glob(".part-*.tmp"), out / SUMMARY_FILE]:
         if stale.is_file():
