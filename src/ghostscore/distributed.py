@@ -39,7 +39,7 @@ from .batch.readers import CsvReader, detect_format
 from .batch.records import Chunk, InRecord, check_text
 from .batch.scoring import score_texts
 from .batch.writers import CsvWriter, JsonlWriter, ParquetWriter
-from .classifiers import resolve_model
+from .classifiers import PACKAGED_MODELS, resolve_model
 from .document import DEFAULT_MAX_CHARS
 from .errors import InputError, ModelError
 
@@ -140,7 +140,7 @@ def _scored(
     ray = _ray()
     if batch_size < 1 or detector_batch_size < 1:
         raise InputError("usage", "batch_size must be at least 1")
-    if not (isinstance(model, str) and model in ("default", "linear", "features-only")):
+    if not (isinstance(model, str) and model in PACKAGED_MODELS):
         resolve_model(model)  # a path: a clear error here rather than actors dying one after another
     if actors is None:
         actors = max(1, int(ray.cluster_resources().get("CPU", 1) // max(num_cpus, 1e-9)))

@@ -13,7 +13,7 @@ from .fused import FusedModel
 from .linear import LinearModel
 from .sequence import SequenceModel
 
-PACKAGED_MODELS = ("default", "linear", "features-only")
+PACKAGED_MODELS = ("default", "linear", "sequence", "features-only")
 MODEL_TYPES: dict[str, type] = {"linear": LinearModel, "fused": FusedModel, "sequence": SequenceModel}
 
 

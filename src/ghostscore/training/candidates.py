@@ -3,6 +3,7 @@
 
     zeroshot   SmolLM2 mean log-prob alone (no fitting): the bar every trained model must clear
     linear     logistic regression on LM statistics + phrasing + bio (the shipped recipe, refit)
+    linear-sign  the same with the sign-consistency filter on LM features (the previous default's recipe)
     linear-lm  the same on the LM statistics alone
     mlp        a small MLP on the same features
     gbt        gradient-boosted trees on the same features
@@ -60,7 +61,7 @@ def fit_zeroshot(train: TableData, **_: Any) -> Fitted:
     return Fitted("zeroshot", lambda d: d.features["lm_logprob_mean"].fillna(-10).to_numpy(float))
 
 
-def fit_linear_candidate(train: TableData, *, lm_only: bool = False, sign_consistent: bool = True, C: float = 0.1,
+def fit_linear_candidate(train: TableData, *, lm_only: bool = False, sign_consistent: bool = False, C: float = 0.1,
                          seed: int = 0, **_: Any) -> Fitted:
     names = _names(train, lm_only, sign_consistent)
     model = fit_linear(_X(train, names), train.rows["y"].to_numpy(), feature_names=names, extractors=EXTRACTORS,
@@ -68,7 +69,7 @@ def fit_linear_candidate(train: TableData, *, lm_only: bool = False, sign_consis
     return Fitted("linear-lm" if lm_only else "linear", lambda d: model.logit(_X(d, names)), model, names)
 
 
-def fit_mlp(train: TableData, *, sign_consistent: bool = True, seed: int = 0, **_: Any) -> Fitted:
+def fit_mlp(train: TableData, *, sign_consistent: bool = False, seed: int = 0, **_: Any) -> Fitted:
     from sklearn.neural_network import MLPClassifier
 
     names = _names(train, False, sign_consistent)
@@ -84,7 +85,7 @@ def fit_mlp(train: TableData, *, sign_consistent: bool = True, seed: int = 0, **
     return Fitted("mlp", logits, clf, names)
 
 
-def fit_gbt(train: TableData, *, sign_consistent: bool = True, seed: int = 0, **_: Any) -> Fitted:
+def fit_gbt(train: TableData, *, sign_consistent: bool = False, seed: int = 0, **_: Any) -> Fitted:
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     names = _names(train, False, sign_consistent)
@@ -94,7 +95,7 @@ def fit_gbt(train: TableData, *, sign_consistent: bool = True, seed: int = 0, **
     return Fitted("gbt", lambda d: clf.decision_function(_X(d, names)), clf, names)
 
 
-def fit_cnn(train: TableData, *, residual: bool = False, sign_consistent: bool = True, epochs: int = 8,
+def fit_cnn(train: TableData, *, residual: bool = False, sign_consistent: bool = False, epochs: int = 8,
             seed: int = 0, **_: Any) -> Fitted:
     names = _names(train, False, sign_consistent)
     X = _X(train, names)
@@ -109,7 +110,7 @@ def fit_cnn(train: TableData, *, residual: bool = False, sign_consistent: bool =
                   lambda d: sequence_logits(model, d.sequences, d.lengths, _X(d, names)), model, names)
 
 
-def fit_hidden(train: TableData, *, layer: str = "h_mid", sign_consistent: bool = True, seed: int = 0,
+def fit_hidden(train: TableData, *, layer: str = "h_mid", sign_consistent: bool = False, seed: int = 0,
                **_: Any) -> Fitted:
     from sklearn.linear_model import LogisticRegression
 
@@ -128,6 +129,7 @@ def fit_hidden(train: TableData, *, layer: str = "h_mid", sign_consistent: bool 
 CANDIDATES: dict[str, Callable[..., Fitted]] = {
     "zeroshot": fit_zeroshot,
     "linear": fit_linear_candidate,
+    "linear-sign": lambda t, **kw: fit_linear_candidate(t, **{**kw, "sign_consistent": True}),
     "linear-lm": lambda t, **kw: fit_linear_candidate(t, lm_only=True, **kw),
     "mlp": fit_mlp,
     "gbt": fit_gbt,

@@ -94,8 +94,8 @@ def table_model_card(model: Any) -> str:
            "a correction)." if recipe == "residual" else ""),
         f"Reads {len(model.feature_names)} layout-free features from {', '.join(model.extractors)}: "
         + ", ".join(f"`{n}`" for n in model.feature_names) + ".",
-        "The language model scores the first tokens of the whole-space-folded body text (the token budget, "
-        "`ghostscore.features.lm.LM_TOKEN_BUDGET`), the same as the feature table it was trained on.",
+        f"The language model scores the first {model.meta.get('lm_token_budget', 'LM_TOKEN_BUDGET')} tokens of the "
+        "whitespace-folded body text (the token budget), as in the feature table it was trained on.",
         "",
         "## Data",
         f"Feature table `{cfg.get('features_table')}` joined with {', '.join(cfg.get('data', []))}: "

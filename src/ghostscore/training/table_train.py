@@ -73,7 +73,7 @@ def train_from_table(cfg: TrainConfig, *, progress: bool = True) -> Path:
     candidate = KINDS[cfg.kind]
 
     def fit(part: TableData) -> Fitted:
-        return CANDIDATES[candidate](part, seed=cfg.seed, sign_consistent=bool(cfg.sign_consistent))
+        return CANDIDATES[candidate](part, seed=cfg.seed, sign_consistent="lm" in cfg.sign_consistent)
 
     final = fit(train)
     logits, held_out = oof_generator_logits(fit, train, val, final, progress=progress)
