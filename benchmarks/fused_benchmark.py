@@ -33,11 +33,10 @@ from ghostscore.document import Document
 from ghostscore.jsonsafe import to_jsonable
 from ghostscore.training import metrics
 from ghostscore.training import protocols as bench
-from ghostscore.training.cards import fused_card
 from ghostscore.training.config import model_feature_names, parse_generator_factors
 from ghostscore.training.evaluate import per_group_table
 from ghostscore.training.fused import FUSED_ARCH as ARCH
-from ghostscore.training.fused import FrozenBottom, export_fused, fit_fused, predict_logits
+from ghostscore.training.fused import FrozenBottom, export_fused, fit_fused, fused_card, predict_logits
 from ghostscore.training.linear import calibrate_logits, feature_ranges
 
 NEURAL = ("encoder", "fused", "fused-cold")
@@ -118,7 +117,6 @@ def main(argv=None) -> None:
     ap.add_argument("--data", nargs="+", required=True)
     ap.add_argument("--extractors", default="lm,phrasing,bio")
     ap.add_argument("--cap", type=int, default=2)
-    ap.add_argument("--test-cap", type=int, default=None)
     ap.add_argument("--test-cap", type=int, default=None)
     ap.add_argument("--human-factor", type=float, default=5.0)
     ap.add_argument("--base-model-factor", type=float, default=0.5)

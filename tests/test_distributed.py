@@ -31,7 +31,8 @@ HAVE_MODELS = all(importlib.util.find_spec(m) for m in ("torch", "transformers",
 @pytest.fixture(scope="module", autouse=True)
 def ray_cluster() -> Iterator[None]:
     """One local cluster for the module (starting one takes 5-15 s on two busy cores)."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    # address="local": always a fresh cluster, never one that happens to run on this machine
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
     try:
         yield
     finally:
