@@ -81,7 +81,7 @@ def protocol_test(name, data, splits, fixtures, **kw) -> dict:
     # fairness: humans only, at the verdict threshold
     fair = {}
     va_te = data.subset(splits["validation"] | splits["test"])
-    p_vt = platt_all(r, va_te, name)
+    p_vt = platt_all(r, va_te)
     ess = (va_te.rows["dataset"] == "outfox").to_numpy() & (va_te.rows["y"] == 0).to_numpy()
     fair["outfox_human_essays"] = {"n": int(ess.sum()), "fpr": float(np.mean(p_vt[ess] >= thr)) if ess.any() else None}
     grade = np.array([reading_grade(t) for t in te.rows["text"]])
@@ -118,7 +118,7 @@ def per_domain_thresholds(r: dict, train: TableData, test: TableData, p: np.ndar
             "per_domain_human_fpr": {d: float(g.flag.mean()) for d, g in rows[rows.y == 0].groupby("domain")}}
 
 
-def platt_all(r: dict, d: TableData, name: str) -> np.ndarray:
+def platt_all(r: dict, d: TableData) -> np.ndarray:
     return platt(r["fitted"].logits(d), r["calibration"])
 
 

@@ -115,7 +115,8 @@ class Detector:
     def domains(self, docs: Sequence[Document]) -> list[str | None]:
         """The domain whose threshold applies to each document (None: the strictest threshold)."""
         dm = self.model.domain_model
-        if dm is None or not docs:
+        op = self.model.operating_point
+        if dm is None or not docs or op is None or not op.domain_quantiles:  # nothing a domain would change
             return [None] * len(docs)
         return [d for d, _ in dm.predict([doc.body_text for doc in docs])]
 

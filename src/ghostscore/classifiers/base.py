@@ -3,6 +3,7 @@ a model with ``hasattr``: feature vector in, raw logit and calibrated probabilit
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -52,3 +53,16 @@ class Classifier(Protocol):
 
     def save(self, directory: str | Path, *, card: str | None = None) -> Path:
         ...
+
+
+def write_artifact(directory: str | Path, config: dict[str, Any], *, domain_model: Any = None,
+                   card: str | None = None) -> Path:
+    """The artifact files every classifier writes beside its own weights: config.json (with the domain
+    classifier's entry when there is one) and the model card."""
+    directory = Path(directory)
+    if domain_model is not None:
+        config["domain_model"] = domain_model.save(directory)
+    (directory / "config.json").write_text(json.dumps(config, indent=1) + "\n")
+    if card:
+        (directory / "MODEL_CARD.md").write_text(card)
+    return directory

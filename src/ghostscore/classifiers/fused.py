@@ -25,6 +25,7 @@ from safetensors.numpy import load_file, save_file
 
 from ..errors import ModelError
 from ..lazy import Lazy
+from .base import write_artifact
 from .calibration import OperatingPoint, platt, standardize
 from .domain import DomainModel
 
@@ -268,7 +269,6 @@ class FusedModel:
         return {n: float(c) for n, c in zip(self.feature_names, z * w, strict=True)}
 
     def save(self, directory: str | Path, *, card: str | None = None) -> Path:
-        import json
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -280,9 +280,4 @@ class FusedModel:
             "operating_point": self.operating_point.to_json() if self.operating_point else None,
             "metrics": self.metrics, "meta": self.meta,
         })
-        if self.domain_model is not None:
-            config["domain_model"] = self.domain_model.save(directory)
-        (directory / "config.json").write_text(json.dumps(config, indent=1) + "\n")
-        if card:
-            (directory / "MODEL_CARD.md").write_text(card)
-        return directory
+        return write_artifact(directory, config, domain_model=self.domain_model, card=card)

@@ -13,7 +13,6 @@ comes from ``training/sequence.py``.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from ..errors import ModelError
+from .base import write_artifact
 from .calibration import OperatingPoint, platt, standardize
 from .domain import DomainModel
 
@@ -129,12 +129,7 @@ class SequenceModel:
             "operating_point": self.operating_point.to_json() if self.operating_point else None,
             "metrics": self.metrics, "meta": self.meta,
         }
-        if self.domain_model is not None:
-            config["domain_model"] = self.domain_model.save(directory)
-        (directory / "config.json").write_text(json.dumps(config, indent=1) + "\n")
-        if card:
-            (directory / "MODEL_CARD.md").write_text(card)
-        return directory
+        return write_artifact(directory, config, domain_model=self.domain_model, card=card)
 
     @classmethod
     def from_config(cls, config: dict[str, Any], directory: Path) -> SequenceModel:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -351,9 +351,3 @@ def build(
         added += len(pending)
     bar.close()
     return added
-
-
-def iter_token_stats(df: pd.DataFrame) -> Iterable[dict[str, np.ndarray]]:
-    for lp, rank, ent, var in zip(df["logprob"], df["rank"], df["entropy"], df["variance"], strict=True):
-        yield {"logprob": np.asarray(lp, np.float64), "rank": np.asarray(rank, np.int64),
-               "entropy": np.asarray(ent, np.float64), "variance": np.asarray(var, np.float64)}
