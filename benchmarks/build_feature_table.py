@@ -2,6 +2,9 @@
 
     python benchmarks/build_feature_table.py --data '../shared/data/corpus/*.jsonl.gz' \\
         --out data/features/lm-v2 --cap 60 --human-factor 3 --test-cap 12
+    # then every row of one generator in the sample (the prefix holds a stratified share of it):
+    python benchmarks/build_feature_table.py --data '../shared/data/corpus/*.jsonl.gz' \
+        --out data/features/lm-v2 --generators llm-2026
 
 Resumable: rows already in the table are skipped, so a stopped build continues where it left off, and
 rows are taken in stratified random order, so a partial table is a stratified sample.
@@ -23,6 +26,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cap", type=int, default=60, help="rows per stratum of the older sources (train+val)")
     ap.add_argument("--human-factor", type=float, default=3.0)
     ap.add_argument("--test-cap", type=int, default=12, help="rows per stratum of the test split")
+    ap.add_argument("--generators", default=None,
+                    help="comma-separated: score only these generators' rows of the sample (e.g. to complete "
+                         "a generator the prefix holds only part of)")
     ap.add_argument("--limit", type=int, default=None, help="score at most this many rows of the sample")
     ap.add_argument("--limit-s", type=float, default=None, help="stop after this many seconds")
     ap.add_argument("--threads", type=int, default=None)
@@ -34,6 +40,9 @@ def main(argv: list[str] | None = None) -> None:
     df = load_labeled(args.data)
     sample = build_sample(df, cap=args.cap, human_factor=args.human_factor, test_cap=args.test_cap, seed=args.seed)
     print(f"sample: {len(sample)} rows; by split {sample['split'].value_counts().to_dict()}", flush=True)
+    if args.generators:
+        sample = sample[sample["generator"].isin(args.generators.split(","))].reset_index(drop=True)
+        print(f"only {args.generators}: {len(sample)} rows", flush=True)
     if args.limit:
         sample = sample.iloc[: args.limit]
     t0 = time.time()
