@@ -1,6 +1,6 @@
 """The fairness gate on a larger set: candidates fitted on the table's training rows and calibrated on its
 validation rows (as in ``transfer_benchmark.py``'s test protocol), then applied to human texts they never
-saw, given as a second feature table (e.g. every OUTFOX student essay not in the training sample):
+saw, given as a second feature table (e.g. every OUTFOX student essay; rows also in --table are left out):
 
     python benchmarks/fairness_gate.py --table data/features/lm-v2 --humans runs/fairness-outfox-table \
         --data '../shared/data/corpus/*.jsonl.gz' --candidates zeroshot,linear,cnn-res,hidden
@@ -22,6 +22,7 @@ from ghostscore.training.candidates import CANDIDATES
 from ghostscore.training.linear import calibrate_logits
 from ghostscore.training.protocols import reading_grade
 from ghostscore.training.table_data import load_table_data
+from ghostscore.training.table_train import fit_calibrated
 
 
 def main(argv=None) -> None:
@@ -31,10 +32,13 @@ def main(argv=None) -> None:
     ap.add_argument("--data", nargs="+", required=True)
     ap.add_argument("--cache-dir", default=None)
     ap.add_argument("--candidates", default="zeroshot,linear,cnn-res,hidden")
+    ap.add_argument("--shipped-calibration", default="linear,linear-evidence",
+                    help="candidates calibrated as `ghostscore train --features-table` does (per-domain thresholds)")
     args = ap.parse_args(argv)
+    shipped = {c.strip() for c in args.shipped_calibration.split(",") if c.strip()}
     data = load_table_data(args.table, args.data, cache_dir=args.cache_dir, progress=False)
     humans = load_table_data(args.humans, args.data, cache_dir=args.cache_dir, progress=False)
-    humans = humans.subset((humans.rows.y == 0).to_numpy())
+    humans = humans.subset(((humans.rows.y == 0) & ~humans.rows.key.isin(set(data.rows.key))).to_numpy())
     tr = data.subset((data.rows.split == "train").to_numpy())
     va = data.subset((data.rows.split == "validation").to_numpy())
     grade = np.array([reading_grade(t) for t in humans.rows.text])
@@ -42,12 +46,18 @@ def main(argv=None) -> None:
     out = {"command": "python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])]), "n_humans": len(humans.rows),
            "datasets": humans.rows.dataset.value_counts().to_dict(), "candidates": {}}
     for name in args.candidates.split(","):
-        fitted = CANDIDATES[name](tr)
-        cal, op = calibrate_logits(fitted.logits(va), va.rows.y.to_numpy(), domains=va.rows.domain.to_numpy())
+        if name in shipped:
+            c = fit_calibrated(lambda part, n=name: CANDIDATES[n](part), tr, va, progress=False)
+            fitted, cal, op = c.final, c.calibration, c.op
+        else:
+            fitted = CANDIDATES[name](tr)
+            cal, op = calibrate_logits(fitted.logits(va), va.rows.y.to_numpy(), domains=va.rows.domain.to_numpy())
         p = platt(fitted.logits(humans), cal)
         thr, lo = op.threshold(), op.threshold(0.05)
+        own = np.array([op.threshold(domain=d) for d in humans.rows.domain.fillna("other")])
         out["candidates"][name] = {
             "fpr_at_threshold": float(np.mean(p >= thr)), "share_at_5pct_threshold": float(np.mean(p >= lo)),
+            "fpr_at_own_domain_threshold": float(np.mean(p >= own)),
             "mean_p": float(p.mean()), "p95": float(np.quantile(p, 0.95)),
             "plainest_quarter_fpr": float(np.mean(p[grade <= q[0]] >= thr)),
         }

@@ -123,6 +123,7 @@ async def run_load(url: str, args: argparse.Namespace, pid: int | None) -> dict[
     pool = [synthetic_article(rng) for _ in range(200)]
     latencies: list[float] = []
     ok_latencies: list[float] = []
+    busy_latencies: list[float] = []  # 503s: how fast the service says no
     statuses: Counter = Counter()
     rss: list[tuple[float, float]] = []
     sent = 0
@@ -136,20 +137,26 @@ async def run_load(url: str, args: argparse.Namespace, pid: int | None) -> dict[
         while time.monotonic() < stop_at and sent < args.max_requests:
             sent += 1
             texts = [local.choice(pool) for _ in range(args.texts_per_request)]
-            body = {"text": texts[0]} if args.texts_per_request == 1 else {"texts": texts}
+            body: dict[str, Any] = {"text": texts[0]} if args.texts_per_request == 1 else {"texts": texts}
+            if args.explain != "default":
+                body["explain"] = args.explain == "on"
             t0 = time.perf_counter()
+            dt_busy = 0.0
             try:
                 r = await http.post(url + "/v1/score", json=body, headers=headers)
                 key: Any = r.status_code
                 if r.status_code == 503:
+                    dt_busy = time.perf_counter() - t0
                     await asyncio.sleep(min(1.0, float(r.headers.get("retry-after", "1"))))
             except httpx.HTTPError as exc:
                 key = type(exc).__name__
-            dt = time.perf_counter() - t0
+            dt = dt_busy if key == 503 else time.perf_counter() - t0
             statuses[key] += 1
             latencies.append(dt)
             if key == 200:
                 ok_latencies.append(dt)
+            elif key == 503:
+                busy_latencies.append(dt)
 
     async def sampler() -> None:
         while time.monotonic() < stop_at and sent < args.max_requests:
@@ -172,6 +179,8 @@ async def run_load(url: str, args: argparse.Namespace, pid: int | None) -> dict[
         "status": {str(k): v for k, v in statuses.most_common()},
         "latency_ms_ok": {"p50": ms(percentile(ok_latencies, 50)), "p95": ms(percentile(ok_latencies, 95)),
                           "p99": ms(percentile(ok_latencies, 99))},
+        "latency_ms_503": {"p50": ms(percentile(busy_latencies, 50)), "p99": ms(percentile(busy_latencies, 99))},
+        "explain": args.explain,
         "latency_ms_all": {"p50": ms(percentile(latencies, 50)), "p95": ms(percentile(latencies, 95)),
                            "p99": ms(percentile(latencies, 99))},
         "rss_mb": {"start": rss[0][1] if rss else None, "max": max((v for _, v in rss), default=None),
@@ -191,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=60.0, help="Seconds of load (at most 600).")
     ap.add_argument("--max-requests", type=int, default=100_000)
     ap.add_argument("--texts-per-request", type=int, default=1)
+    ap.add_argument("--explain", choices=("default", "on", "off"), default="default",
+                    help="Send explain=true/false with each request (default: the service's default).")
     ap.add_argument("--request-timeout", type=float, default=120.0)
     ap.add_argument("--ready-timeout", type=float, default=300.0)
     ap.add_argument("--api-key", default=os.environ.get("GHOSTSCORE_API_KEY"))

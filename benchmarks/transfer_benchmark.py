@@ -4,7 +4,8 @@
         --data '../shared/data/corpus/*.jsonl.gz' --cache-dir cache --out runs/transfer
 
 Protocols (every figure on rows the model never trained on; splits are by group):
-  test        fit on train, calibrate on validation (per-domain guard), report the test split
+  test        fit on train, calibrate (the shipped recipe for --shipped-calibration candidates, else on
+              validation with the per-domain guard), report the test split
   logo        leave-one-generator-out over the instruction-tuned generators: the generator's texts leave
               training and validation entirely; tested on all of them against validation+test humans of the
               same datasets (same domains for machine-only sources)
@@ -40,15 +41,25 @@ from ghostscore.training.linear import calibrate_logits
 from ghostscore.training.protocols import reading_grade
 from ghostscore.training.selection import human_reference
 from ghostscore.training.table_data import TableData, load_table_data
+from ghostscore.training.table_train import fit_calibrated
 
 MODERN = ("gpt-4o", "llama-3-70b-instruct", "llama-3-8b-instruct-paraphrase", "llm-2026")
 
 
+SHIPPED_CALIBRATION: set[str] = set()  # candidates calibrated as `ghostscore train --features-table` does
+
+
 def run_fold(name: str, train: TableData, val: TableData, test: TableData, **kw) -> dict:
-    """Fit, calibrate on validation (pooled + per-domain guard), score the test rows."""
-    fitted = CANDIDATES[name](train, **kw)
-    yv = val.rows["y"].to_numpy()
-    calibration, op = calibrate_logits(fitted.logits(val), yv, domains=val.rows["domain"].to_numpy())
+    """Fit, calibrate, score the test rows. Candidates in SHIPPED_CALIBRATION get the shipped recipe
+    (``table_train.fit_calibrated``: held-out-generator and cross-fitted scores); the others a plain Platt
+    fit and thresholds on validation (pooled + per-domain guard)."""
+    if name in SHIPPED_CALIBRATION:
+        cal = fit_calibrated(lambda part: CANDIDATES[name](part, **kw), train, val, progress=False)
+        fitted, calibration, op = cal.final, cal.calibration, cal.op
+    else:
+        fitted = CANDIDATES[name](train, **kw)
+        yv = val.rows["y"].to_numpy()
+        calibration, op = calibrate_logits(fitted.logits(val), yv, domains=val.rows["domain"].to_numpy())
     p = platt(fitted.logits(test), calibration)
     return {"p": p, "threshold": op.threshold(), "fitted": fitted, "calibration": calibration, "op": op}
 
@@ -225,9 +236,10 @@ def to_markdown(res: dict) -> str:
                 f"{_f(v['test_auroc'])} / {_f(v['logo_mean_auroc'])} / {_f(v['logo_modern_auroc'])}"
                 for v in per.values()) + " |")
         lines.append("")
-    lines += ["| candidate | test AUROC | test TPR@1% | test recall@thr | LOGO mean | LOGO min | LOGO modern | "
-             "LOGO recall | LODO mean | LODataset mean | OUTFOX human FPR | plainest-quarter FPR | fixtures FPR |",
-             "|---|" + "---|" * 12]
+    lines += ["| candidate | test AUROC | test TPR@1% | test recall@thr (guard) | test recall / human FPR "
+              "(own-domain thr) | LOGO mean | LOGO min | LOGO modern | "
+              "LOGO recall | LODO mean | LODataset mean | OUTFOX human FPR | plainest-quarter FPR | fixtures FPR |",
+              "|---|" + "---|" * 13]
     for name, r in res["candidates"].items():
         t = r.get("test", {})
         o = t.get("overall", {})
@@ -235,6 +247,8 @@ def to_markdown(res: dict) -> str:
         lo = r.get("logo", {})
         lines.append("| " + " | ".join([
             name, _f(o.get("auroc")), _f(o.get("tpr_at_1fpr")), _f(o.get("recall_at_threshold")),
+            _f(t.get("per_domain_thresholds", {}).get("recall_at_threshold")) + " / "
+            + _f(t.get("per_domain_thresholds", {}).get("human_fpr_at_threshold")),
             _f(lo.get("mean_auroc")), _f(lo.get("min_auroc")), _f(lo.get("mean_auroc_modern")),
             _f(lo.get("mean_recall_at_threshold")), _f(r.get("lodo", {}).get("mean_auroc")),
             _f(r.get("lodataset", {}).get("mean_auroc")),
@@ -266,9 +280,13 @@ def main(argv=None) -> None:
     ap.add_argument("--protocols", default="test,logo,lodo,lodataset")
     ap.add_argument("--leave-out-candidates", default="zeroshot,linear,cnn-res",
                     help="candidates also run leave-one-domain/dataset-out (each fold is a fit)")
+    ap.add_argument("--shipped-calibration", default="linear,linear-evidence",
+                    help="candidates calibrated with the shipped recipe (held-out-generator + cross-fitted scores; "
+                         "about 15 fits per fold), the others on validation alone")
     ap.add_argument("--fixtures", default=None, help="JSONL of human texts (learner-style) for the fairness gate")
     ap.add_argument("--min-machine", type=int, default=30, help="LOGO: generators with at least this many rows")
     ap.add_argument("--budgets", default="", help="comma-separated token budgets for the AUROC-vs-tokens curve")
+    ap.add_argument("--budget-candidates", default="zeroshot,linear", help="candidates refitted at each budget")
     ap.add_argument("--out", default="runs/transfer")
     args = ap.parse_args(argv)
     t0 = time.time()
@@ -279,13 +297,15 @@ def main(argv=None) -> None:
           file=sys.stderr)
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
     leave_out = {c.strip() for c in args.leave_out_candidates.split(",")}
+    SHIPPED_CALIBRATION.update(c.strip() for c in args.shipped_calibration.split(",") if c.strip())
     res: dict = {"command": "python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])]),
                  "machine": f"{platform.node()} {platform.processor()} 2 cores",
                  "date": time.strftime("%Y-%m-%d"), "rows": {s: int(m.sum()) for s, m in splits.items()},
                  "by_dataset": data.rows.groupby(["dataset", "y"]).size().rename("n").reset_index()
                  .to_dict(orient="records"), "candidates": {}}
     if args.budgets:
-        res["budget_curve"] = protocol_budget(data, splits, [int(b) for b in args.budgets.split(",")])
+        res["budget_curve"] = protocol_budget(data, splits, [int(b) for b in args.budgets.split(",")],
+                                              [c.strip() for c in args.budget_candidates.split(",") if c.strip()])
     for name in [c.strip() for c in args.candidates.split(",") if c.strip()]:
         t1 = time.time()
         r: dict = {}

@@ -81,6 +81,10 @@ def test_shipped_default_is_the_table_trained_linear_model_and_scores_with_evide
     det = Detector.load()
     assert det.model.type == "linear"
     assert det.model.meta["lm_token_budget"] == 128
+    assert det.model.meta["config"]["candidate"] == "linear-evidence"  # hand cues only add suspicion
+    hand = [w for n, w in zip(det.model.feature_names, det.model.coef, strict=True) if not n.startswith("lm_")]
+    assert hand and all(w > 0 for w in hand)
+    assert {"news", "abstract"} <= set(det.model.operating_point.domain_quantiles)  # per-domain thresholds
     assert [ex.budget for ex in det.extractors if ex.name == "lm"] == [128]  # the Detector scores what it learned
     assert det.model.operating_point.machine_quantiles  # 'human' is bounded by held-out machine scores
     s = det.score(EXAMPLE)

@@ -182,3 +182,47 @@ def test_sequence_model_trains_saves_and_reloads(tmp_path: Path) -> None:
     ch = sequence_channels(lp, ent, rank, var)
     direct = back.logit_from(back.standardize(X[:1]).astype(np.float32), back.pooled(ch)[None, :])
     np.testing.assert_allclose(back.logit(X[:1], extras=[extra]), direct, rtol=1e-5)
+
+
+def _fake_table_data(tmp_path: Path, n: int = 40):
+    from ghostscore.training.data import load_labeled
+    from ghostscore.training.table_data import load_table_data
+
+    data = write_labeled_jsonl(tmp_path / "toy.jsonl", n_per_label=n)
+    build(load_labeled([str(data)]), tmp_path / "t", scorer=FakeScorer(), progress=False)
+    return data, load_table_data(tmp_path / "t", [str(data)], cache_dir=str(tmp_path / "cache"), progress=False)
+
+
+def test_cross_fitted_scores_never_come_from_a_model_that_saw_the_text_or_its_group(tmp_path: Path) -> None:
+    from ghostscore.training.candidates import Fitted
+    from ghostscore.training.table_train import cross_fitted_logits
+
+    _, td = _fake_table_data(tmp_path)
+
+    def fit(part):  # its "logit" says whether a row's group was among the rows it was fitted on
+        seen = set(part.rows.group)
+        return Fitted("probe", lambda d: d.rows.group.isin(seen).to_numpy(float))
+
+    logits = cross_fitted_logits(fit, td, folds=4)
+    assert np.isfinite(logits).all() and not logits.any()
+
+
+def test_train_from_table_calibrates_on_held_out_scores_and_keeps_hand_evidence_one_sided(tmp_path: Path) -> None:
+    """`ghostscore train --features-table --kind linear-evidence`: thresholds from validation plus cross-fitted
+    training scores (more human texts per domain), and every hand feature it keeps points to 'machine'."""
+    from ghostscore.classifiers import load_model
+    from ghostscore.training.config import TrainConfig
+    from ghostscore.training.table_train import train_from_table
+
+    data, td = _fake_table_data(tmp_path)
+    cfg = TrainConfig(data=[str(data)], out=str(tmp_path / "m"), kind="linear-evidence",
+                      features_table=str(tmp_path / "t"), cache_dir=str(tmp_path / "cache"))
+    model = load_model(train_from_table(cfg, progress=False))
+    rows = model.meta["calibration_rows"]
+    n_fit = {s: int(((td.rows.split == s) & (td.rows.y == 0)).sum()) for s in ("train", "validation")}
+    assert rows["cross_fitted_train"] and rows["human"] == n_fit["train"] + n_fit["validation"]
+    hand = [w for n, w in zip(model.feature_names, np.ravel(model.coef), strict=True) if not n.startswith("lm_")]
+    assert all(w > 0 for w in hand)
+    dropped = model.meta.get("pointing_to_human_dropped", [])
+    assert not set(dropped) & set(model.feature_names)
+    assert "cross-fitted" in (tmp_path / "m" / "MODEL_CARD.md").read_text()

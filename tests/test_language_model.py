@@ -211,3 +211,29 @@ def test_shipped_backend_matches_reference(torch_scorer, auto_scorer) -> None:
 REF_TOKENS = 56
 REF_MEAN_LOGPROB = -4.3068
 REF_MEAN_ENTROPY = 3.1925
+
+
+def test_verified_artifacts_are_not_rehashed_until_they_change(tmp_path: Path, monkeypatch) -> None:
+    """Loads skip the checksum of files verified before and unchanged since (cold start), and still catch a
+    same-size rewrite."""
+    import time
+
+    def build(out: Path) -> None:
+        (out / "weights.bin").write_bytes(b"x" * 1000)
+
+    target = tmp_path / "art"
+    cache_mod.ensure_artifact(target, {"k": 1}, build)
+    monkeypatch.setattr(cache_mod, "RACY_NS", 0)
+    time.sleep(0.05)
+    hashed = []
+    real = cache_mod.file_sha256
+    monkeypatch.setattr(cache_mod, "file_sha256", lambda p, *a: hashed.append(p) or real(p, *a))
+    assert cache_mod.verify(target, {"k": 1}) and len(hashed) == 1  # first check: hashed, stamp written
+    time.sleep(0.05)
+    assert cache_mod.verify(target, {"k": 1}) and len(hashed) == 1  # unchanged: trusted
+    time.sleep(0.05)
+    (target / "weights.bin").write_bytes(b"y" * 1000)  # same size, other bytes
+    assert not cache_mod.verify(target, {"k": 1}) and len(hashed) == 2
+    monkeypatch.setattr(cache_mod, "RACY_NS", 10**18)  # a stamp newer than the files' changes is not trusted
+    (target / "weights.bin").write_bytes(b"x" * 1000)
+    assert cache_mod.verify(target, {"k": 1}) and cache_mod.verify(target, {"k": 1}) and len(hashed) == 4

@@ -325,3 +325,25 @@ def test_report_routes_hook(stub_detector: StubDetector, monkeypatch: pytest.Mon
             time.sleep(0.02)
         r = c.get("/")
         assert r.status_code == 503 and r.json()["error"]["code"] == "model_unavailable"
+
+
+def test_overload_by_expected_wait_answers_503_before_the_queue_is_full(make_stub_detector: Any) -> None:
+    """Admitted requests keep their latency: once the measured seconds per text say a new request would wait
+    longer than max_wait_s, it gets 503 at once, though the queue has room."""
+    slow = make_stub_detector(delay=1.0)
+    with client_for(slow, max_concurrency=1, max_queue=10, max_wait_s=1.5) as c, ThreadPoolExecutor(2) as pool:
+        assert c.post("/v1/score", json={"text": TEXT}).status_code == 200  # measures ~1 s per text
+        adm = c.app.state.ghostscore.admission  # type: ignore[attr-defined]
+        assert adm.s_per_text is not None and 0.8 < adm.s_per_text < 5
+        first = pool.submit(c.post, "/v1/score", json={"text": TEXT})
+        deadline = time.monotonic() + 10
+        while adm.held < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        second = pool.submit(c.post, "/v1/score", json={"text": TEXT})  # would wait ~1 s: admitted
+        while adm.held < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        t0 = time.monotonic()
+        r = c.post("/v1/score", json={"text": TEXT})  # would wait ~2 s: refused
+        assert r.status_code == 503 and r.json()["error"]["code"] == "overloaded"
+        assert time.monotonic() - t0 < 0.5 and "retry-after" in r.headers
+        assert first.result(10).status_code == 200 and second.result(10).status_code == 200

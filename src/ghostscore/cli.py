@@ -174,7 +174,8 @@ def report(
 def train(
     data: list[Path] = typer.Option(..., "--data", help="Labeled data file(s) or directories."),
     out: Path = typer.Option(..., "--out", help="Directory for the trained model."),
-    kind: str = typer.Option("linear", help="linear, fused, or (with --features-table) sequence."),
+    kind: str = typer.Option(
+        "linear", help="linear, fused, or (with --features-table) linear-evidence, sequence, sequence-joint."),
     features_table: Path = typer.Option(
         None, "--features-table", help="Train from a stored LM feature table (data/features/...): no LM pass; "
         "--data gives the texts for the hand features."),

@@ -2,7 +2,8 @@
 
 Every artifact is a directory built in a temporary sibling, given a ``manifest.json`` listing the size
 and SHA-256 of each file, then renamed into place. A load re-checks the manifest, so a truncated,
-edited or partial directory is detected and rebuilt instead of failing deep inside a model loader.
+edited or partial directory is detected and rebuilt instead of failing deep inside a model loader
+(checksums of files unchanged since they were last verified are not recomputed).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import platformdirs
 ENV_CACHE_DIR = "GHOSTSCORE_CACHE_DIR"
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
+STAMP = ".verified.json"  # files whose checksum matched, with their stat, so unchanged files are not re-hashed
+RACY_NS = 2_000_000_000  # trust a stamp only for files last changed this long before it was written
 
 
 def cache_root(cache_dir: str | Path | None = None) -> Path:
@@ -58,8 +61,30 @@ def write_manifest(directory: Path, meta: dict[str, Any]) -> None:
     os.replace(tmp, directory / MANIFEST)
 
 
+def _stat_key(p: Path) -> list[int]:
+    st = p.stat()
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def _trusted_stamp(directory: Path) -> dict[str, list[int]]:
+    """Files whose checksum was verified earlier and that have not changed since (same size, times and
+    inode, last changed well before that check, so a rewrite within one clock tick is not missed)."""
+    try:
+        stamp = json.loads((directory / STAMP).read_text())
+        if stamp.get("manifest") != _stat_key(directory / MANIFEST):
+            return {}
+        limit = int(stamp["at_ns"]) - RACY_NS
+        return {rel: key for rel, key in stamp["files"].items() if key[1] < limit and key[2] < limit}
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return {}
+
+
 def verify(directory: Path, meta: dict[str, Any], *, checksums: bool = True) -> bool:
-    """True when ``directory`` has a manifest for ``meta`` and every listed file matches it."""
+    """True when ``directory`` has a manifest for ``meta`` and every listed file matches it.
+
+    Checksums cost ~1 s per 500 MB, on every model load; a file already verified and unchanged since (see
+    ``_trusted_stamp``) is not hashed again, which keeps the cold start short.
+    """
     try:
         manifest = json.loads((directory / MANIFEST).read_text())
     except (OSError, ValueError):
@@ -69,16 +94,31 @@ def verify(directory: Path, meta: dict[str, Any], *, checksums: bool = True) -> 
     files = manifest.get("files") or {}
     if not files:
         return False
+    trusted = _trusted_stamp(directory) if checksums else {}
+    keys = {}
     for rel, info in files.items():
         p = directory / rel
         try:
-            if p.stat().st_size != info["size"]:
-                return False
+            keys[rel] = _stat_key(p)
         except OSError:
             return False
-        if checksums and file_sha256(p) != info["sha256"]:
+        if keys[rel][0] != info["size"]:
             return False
+        if checksums and trusted.get(rel) != keys[rel] and file_sha256(p) != info["sha256"]:
+            return False
+    if checksums and any(trusted.get(rel) != key for rel, key in keys.items()):
+        _write_stamp(directory, keys)
     return True
+
+
+def _write_stamp(directory: Path, keys: dict[str, list[int]]) -> None:
+    try:
+        stamp = {"manifest": _stat_key(directory / MANIFEST), "at_ns": time.time_ns(), "files": keys}
+        tmp = directory / f"{STAMP}.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(stamp))
+        os.replace(tmp, directory / STAMP)
+    except OSError:  # a read-only cache still works, it just hashes every time
+        pass
 
 
 @contextlib.contextmanager

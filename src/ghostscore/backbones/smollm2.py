@@ -19,7 +19,7 @@ CONTEXT = 128  # left context carried over from the previous window
 EXPORT_VERSION = 1
 TABLE_EXPORT_VERSION = 2  # the table graph: + lengths input, masked pooled hidden states
 VOCAB = 49152
-BACKENDS = ("auto", "torch", "onnx", "onnx-int8")
+BACKENDS = ("auto", "torch", "onnx", "onnx-int8", "onnx-int8-safe")
 AUTO_BACKEND = "onnx"  # fastest route within 0.02 nats of the torch reference (models/bench.py)
 
 _STAT_FIELDS = ("logprob", "rank", "entropy", "variance")

@@ -44,44 +44,64 @@ class ScoreRequest(BaseModel):
     fpr: float | None = Field(None, gt=0, lt=1, description="False-positive rate for the 'ai' verdict.")
     format: Literal["text", "markdown", "html"] | None = Field(None, description="Default: guessed.")
     detail: bool = Field(False, description="Also return per-feature contributions and sentence scores.")
-    explain: bool = Field(True, description="Evidence from every extractor, including MiniLM restatements "
-                          "(~0.1 CPU-s per text); false: only the model's own extractors and the cheap bio/"
-                          "phrasing evidence, several times faster. The probability does not change.")
+    explain: bool = Field(True, description="Evidence from every extractor, including MiniLM restatements and "
+                          "whole-text language-model highlights; false: only what the verdict needs (the "
+                          "model's own extractors), about 5x faster. The probability does not change.")
 
 
 # ------------------------------------------------------------------ admission control
 class Admission:
-    """Bounded concurrency + bounded waiting room, on the event loop (so no lock is needed)."""
+    """Bounded concurrency + a waiting room bounded in requests and in expected wait, on the event loop (so
+    no lock is needed). The expected wait is the texts already admitted times the measured seconds per text
+    (a moving average), divided by the concurrency: a request that would wait longer than ``max_wait_s``
+    gets 503 + Retry-After at once, so admitted requests keep their latency under load."""
 
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
         self.pool = cf.ThreadPoolExecutor(max(1, settings.max_concurrency), thread_name_prefix="ghostscore")
         self.sem: asyncio.Semaphore | None = None
         self.held = 0  # requests running or waiting (including timed-out work still running)
+        self.held_texts = 0
+        self.s_per_text: float | None = None  # moving average of scoring seconds per text
 
-    async def run(self, fn: Callable[[], Any], deadline: float) -> Any:
+    def expected_wait(self) -> float:
+        if self.s_per_text is None or self.held < max(1, self.settings.max_concurrency):
+            return 0.0
+        return self.held_texts * self.s_per_text / max(1, self.settings.max_concurrency)
+
+    async def run(self, fn: Callable[[], Any], deadline: float, texts: int = 1) -> Any:
         s = self.settings
         if self.sem is None:
             self.sem = asyncio.Semaphore(max(1, s.max_concurrency))
-        if self.held >= max(1, s.max_concurrency) + max(0, s.max_queue):
+        if self.held >= max(1, s.max_concurrency) + max(0, s.max_queue) or (
+                s.max_wait_s > 0 and self.expected_wait() > s.max_wait_s):
             raise ApiError(503, "overloaded", "too many requests in flight; retry later",
                            headers={"Retry-After": str(s.retry_after_s)})
         self.held += 1
+        self.held_texts += texts
         loop = asyncio.get_running_loop()
         sem = self.sem
         try:
             await asyncio.wait_for(sem.acquire(), max(0.001, deadline - time.monotonic()))
         except TimeoutError:
             self.held -= 1
+            self.held_texts -= texts
             raise ApiError(504, "timeout", "timed out waiting for a free scorer") from None
         except BaseException:  # cancelled (client gone, shutdown): give the place back
             self.held -= 1
+            self.held_texts -= texts
             raise
+        started = time.monotonic()
 
         def release(_: Any) -> None:
+            per_text = (time.monotonic() - started) / max(1, texts)
+
             def _release() -> None:
                 sem.release()
                 self.held -= 1
+                self.held_texts -= texts
+                a = self.s_per_text
+                self.s_per_text = per_text if a is None else 0.8 * a + 0.2 * per_text
 
             try:
                 loop.call_soon_threadsafe(_release)
@@ -123,6 +143,11 @@ class ServiceState:
             detector = Detector.load(self.model, use_lm=self.use_lm, max_chars=self.settings.max_chars)
             # heavy models load lazily on first use: pay that here, so "ready" means fast answers
             list(detector.score_records([WARMUP_TEXT]))
+            # a second, timed pass seeds the admission's seconds-per-text, so the first burst of requests
+            # is already bounded by expected wait (not only by the queue length)
+            t1 = time.perf_counter()
+            list(detector.score_records([WARMUP_TEXT]))
+            self.admission.s_per_text = time.perf_counter() - t1
             self.detector = detector
             log.info(json.dumps({"event": "model_loaded", "model": self.detector.model.name,
                                  "seconds": round(time.perf_counter() - t0, 3)}))

@@ -177,7 +177,7 @@ def create_app(
         def work() -> list[Any]:
             return list(det.score_records(texts, format=fmt, explain=body.explain, fpr=body.fpr))
 
-        results = await state.admission.run(work, deadline)
+        results = await state.admission.run(work, deadline, texts=len(texts))
         if body.text is not None:
             item = results[0]
             if isinstance(item, InputError):

@@ -28,6 +28,7 @@ class ServerSettings:
     request_timeout_s: float = 60.0
     max_concurrency: int = 2
     max_queue: int = 16
+    max_wait_s: float = 1.0  # 503 when the expected wait for a scorer exceeds this (0: only max_queue bounds it)
     retry_after_s: int = 2
     api_key: str | None = None
     open_paths: tuple[str, ...] = ("/healthz", "/readyz")

@@ -5,6 +5,9 @@
     linear     logistic regression on LM statistics + phrasing + bio (the shipped recipe, refit)
     linear-sign  the same with the sign-consistency filter on LM features (the previous default's recipe)
     linear-lm  the same on the LM statistics alone
+    linear-evidence  the same, but hand features may only add suspicion: any hand feature whose fitted weight
+               points to "human" is dropped and the model refit (cues such as quotes, numbers and dates,
+               "human" for the older generators, flip for newer ones told to write like a reporter)
     mlp        a small MLP on the same features
     gbt        gradient-boosted trees on the same features
     cnn        the sequence model (CNN over per-token statistics + features), trained jointly
@@ -69,6 +72,19 @@ def fit_linear_candidate(train: TableData, *, lm_only: bool = False, sign_consis
     return Fitted("linear-lm" if lm_only else "linear", lambda d: model.logit(_X(d, names)), model, names)
 
 
+def fit_linear_evidence(train: TableData, *, C: float = 0.1, seed: int = 0, **_: Any) -> Fitted:
+    names = feature_names(train)
+    X_all, y = train.features, train.rows["y"].to_numpy()
+    while True:
+        model = fit_linear(X_all.reindex(columns=names).to_numpy(float), y, feature_names=names,
+                           extractors=EXTRACTORS, C=C, seed=seed)
+        against = {n for n, w in zip(names, np.ravel(model.coef), strict=True) if not n.startswith("lm_") and w <= 0}
+        if not against:
+            break
+        names = [n for n in names if n not in against]
+    return Fitted("linear-evidence", lambda d: model.logit(_X(d, names)), model, names)
+
+
 def fit_mlp(train: TableData, *, sign_consistent: bool = False, seed: int = 0, **_: Any) -> Fitted:
     from sklearn.neural_network import MLPClassifier
 
@@ -131,6 +147,7 @@ CANDIDATES: dict[str, Callable[..., Fitted]] = {
     "linear": fit_linear_candidate,
     "linear-sign": lambda t, **kw: fit_linear_candidate(t, **{**kw, "sign_consistent": True}),
     "linear-lm": lambda t, **kw: fit_linear_candidate(t, lm_only=True, **kw),
+    "linear-evidence": fit_linear_evidence,
     "mlp": fit_mlp,
     "gbt": fit_gbt,
     "cnn": fit_cnn,

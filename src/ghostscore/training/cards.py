@@ -10,25 +10,39 @@ from ..classifiers.linear import LinearModel
 from ..document import MIN_WORDS
 
 
-def operating_point_lines(op: OperatingPoint | None) -> list[str]:
-    """The model card's operating-point section (shared by every model type)."""
+def operating_point_lines(op: OperatingPoint | None, source: str = "validation") -> list[str]:
+    """The model card's operating-point section (shared by every model type); ``source`` names the scores
+    the thresholds come from."""
     if op is None:
         return ["## Operating point", "No operating point."]
     lo, hi = op.band()
     return [
         "## Operating point",
-        f"`ai` when P(machine) >= {hi:.3f}: at most {op.fpr:.1%} of validation human texts score that high"
-        + (f", overall and within each of these validation domains: {', '.join(sorted(op.domain_quantiles))} "
-           f"(per-domain guard; domains with fewer than {MIN_DOMAIN_HUMANS} validation human texts count only in the "
-           "pooled figure)."
+        f"`ai` when P(machine) >= {hi:.3f}: at most {op.fpr:.1%} of {source} human texts score that high"
+        + (f", overall and within each of these domains: {', '.join(sorted(op.domain_quantiles))}. A text whose "
+           "domain the model recognizes gets its domain's threshold, any other the strictest of them "
+           + ", ".join(f"{d} {op.threshold(domain=d):.3f}" for d in sorted(op.domain_quantiles))
+           + f" (domains with fewer than {MIN_DOMAIN_HUMANS} human texts count only in the pooled figure)."
            if op.domain_quantiles else "."),
-        (f"`human` only below {lo:.3f}: {op.miss_rate():.1%} of validation machine texts, each scored by a model "
-         "that never saw its generator, fall there (the validation miss rate); `uncertain` in between."
+        (f"`human` only below {lo:.3f}: {op.miss_rate():.1%} of {source} machine texts, each scored by a model "
+         "that never saw its generator, fall there (the miss rate); `uncertain` in between."
          if op.machine_quantiles else
          f"`uncertain` between {lo:.3f} and {hi:.3f} (the threshold for {min(0.5, op.fpr * 5):.0%} FPR)."),
         "Choose another with `--fpr` (CLI) or `Detector.load(fpr=...)`; per-domain human FPR at the threshold "
         "is in the metrics below and in BENCHMARKS.md.",
     ]
+
+
+def _calibration_rows(rows: dict[str, Any] | None) -> str:
+    if not rows or not rows.get("cross_fitted_train"):
+        return "every other validation text by the final model."
+    return (f"every other text by a model that never saw it (the final model for validation texts, grouped 5-fold "
+            f"models for training texts): {rows['human']} human and {rows['machine']} machine scores in all.")
+
+
+def _calibration_source(rows: dict[str, Any] | None) -> str:
+    cross = bool(rows and rows.get("cross_fitted_train"))
+    return "held-out (validation and cross-fitted training)" if cross else "validation"
 
 
 def model_card(model: LinearModel) -> str:
@@ -104,13 +118,18 @@ def table_model_card(model: Any) -> str:
         + ", ".join(f"{k} {v}" for k, v in model.meta.get("train_rows_by_dataset", {}).items()) + ".",
         *([f"Sign-consistency filter on LM features dropped: {', '.join(model.meta['sign_inconsistent_dropped'])}."]
           if model.meta.get("sign_inconsistent_dropped") else []),
+        *(["Hand features may only add suspicion: these pointed to 'human' when fitted and were dropped (cues "
+           "such as quotes, numbers and dates in a text flip for newer generators told to write like a reporter): "
+           + ", ".join(model.meta["pointing_to_human_dropped"]) + "."]
+          if model.meta.get("pointing_to_human_dropped") else []),
         "",
         "## Calibration for unseen generators",
-        "Validation machine texts of each of these generators were scored by a model fitted without it before "
+        "Machine texts of each of these generators were scored by a model fitted without it before "
         "Platt scaling and thresholds were fitted: "
-        + (", ".join(model.meta.get("calibration_held_out_generators", [])) or "none") + ".",
+        + (", ".join(model.meta.get("calibration_held_out_generators", [])) or "none") + "; "
+        + _calibration_rows(model.meta.get("calibration_rows")),
         "",
-        *operating_point_lines(model.operating_point),
+        *operating_point_lines(model.operating_point, source=_calibration_source(model.meta.get("calibration_rows"))),
         "",
         "## Metrics",
         "Validation (held-out-generator scores, as calibrated). Test, leave-one-generator-out, leave-one-domain-out "

@@ -48,6 +48,7 @@ class TrainConfig:
     sign_consistent: list[str] = field(default_factory=list)  # families filtered by selection.sign_consistent_features
     generator_factors: dict[str, float] = field(default_factory=dict)  # per-generator cap factors (data.py)
     features_table: str | None = None  # train from the stored LM feature table (training/feature_table.py)
+    cross_fit_calibration: bool = True  # with features_table: calibrate on cross-fitted training scores too
     lm_budget: int | None = None  # with features_table: LM features from the first this-many tokens
 
 

@@ -13,11 +13,15 @@ N_FEATURES = 4096
 
 
 def fit_domain_model(texts: Sequence[str], domains: Sequence[str], *, n_features: int = N_FEATURES,
-                     C: float = 4.0, seed: int = 0) -> DomainModel:
+                     C: float = 4.0, seed: int = 0) -> DomainModel | None:
+    """The hashed bag-of-words domain classifier; None when the training texts span fewer than two domains
+    (nothing to tell apart: every text gets the pooled threshold)."""
     from sklearn.linear_model import LogisticRegression
 
-    X = hashed_counts(list(texts), n_features)
     y = np.asarray(domains, dtype=object).astype(str)
+    if len(set(y)) < 2:
+        return None
+    X = hashed_counts(list(texts), n_features)
     clf = LogisticRegression(C=C, max_iter=2000, class_weight="balanced", random_state=seed)
     clf.fit(X, y)
     return DomainModel(labels=[str(c) for c in clf.classes_], weight=clf.coef_.T.astype(np.float32),

@@ -46,7 +46,7 @@ def calibrate_logits(logits: np.ndarray, y: np.ndarray, *, fpr: float = DEFAULT_
     """Platt scaling on validation logits, then the operating point from validation human texts
     (pooled and, given ``domains`` per validation row, per domain: see ``OperatingPoint``). With
     ``machine_bound`` the validation machine scores also bound the ``human`` verdict: pass logits whose
-    machine rows were scored by models that never saw their generator (``oof_generator_logits``)."""
+    machine rows were scored by models that never saw their generator (``table_train.fit_calibrated``)."""
     from sklearn.linear_model import LogisticRegression
 
     logits = np.asarray(logits, dtype=float)

@@ -1,9 +1,10 @@
 """``ghostscore train --features-table``: fit a model on the stored LM feature table (no LM pass), calibrate it
 so its probability describes *unseen* generators, and save it with its card.
 
-Calibration that transfers: on the validation split, each instruction-tuned generator's machine texts are
-scored by a model fitted without that generator (leave-one-generator-out), the humans by the final model.
-Platt scaling and the operating point are fitted on those scores, so P(machine) and the verdicts describe a
+Calibration that transfers: each instruction-tuned generator's machine texts are scored by a model fitted
+without that generator (leave-one-generator-out), every other text by a model that never saw it (the final
+model for validation rows, grouped K-fold models for training rows). Platt scaling and the operating point
+(pooled and per-domain thresholds) are fitted on those scores, so P(machine) and the verdicts describe a
 generator the model never saw rather than one it memorized; the machine scores also bound ``human``.
 """
 
@@ -11,12 +12,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from ..classifiers.calibration import OperatingPoint
 from ..errors import InputError
 from ..features.lm import LM_TOKEN_BUDGET
 from . import metrics
@@ -28,19 +31,38 @@ from .domain import fit_domain_model
 from .linear import calibrate_logits, feature_ranges
 from .table_data import TableData, load_table_data
 
-KINDS = {"linear": "linear", "sequence": "cnn-res", "sequence-joint": "cnn"}
+KINDS = {"linear": "linear", "linear-evidence": "linear-evidence", "sequence": "cnn-res", "sequence-joint": "cnn"}
 MIN_OOF_ROWS = 10
+CROSS_FOLDS = 5
 
 
-def oof_generator_logits(fit: Callable[[TableData], Fitted], train: TableData, val: TableData,
-                         final: Fitted, *, min_rows: int = MIN_OOF_ROWS, progress: bool = True,
-                         ) -> tuple[np.ndarray, list[str]]:
-    """Validation logits where each instruction-tuned generator's machine rows come from a model fitted
-    without that generator; everything else from ``final``. Returns the logits and the generators done."""
-    logits = final.logits(val)
-    rows = val.rows
+def cross_fitted_logits(fit: Callable[[TableData], Fitted], data: TableData, *, folds: int = CROSS_FOLDS,
+                        seed: int = 0) -> np.ndarray:
+    """Logits of every row of ``data`` from a model fitted without the row's group (grouped K-fold), so a
+    human text and its machine rewrite are never on both sides."""
+    from sklearn.model_selection import GroupKFold
+
+    rows = data.rows
+    groups = rows["group"].fillna(rows["key"]).astype(str).to_numpy()
+    out = np.full(len(rows), np.nan)
+    for fit_idx, held_idx in GroupKFold(n_splits=folds, shuffle=True, random_state=seed).split(rows, groups=groups):
+        mask = np.zeros(len(rows), bool)
+        mask[fit_idx] = True
+        part = data.subset(mask)
+        if part.rows.y.nunique() < 2:
+            continue
+        out[held_idx] = fit(part).logits(data.subset(~mask))
+    return out
+
+
+def held_out_generator_logits(fit: Callable[[TableData], Fitted], train: TableData,
+                              parts: list[tuple[TableData, np.ndarray]], *, min_rows: int = MIN_OOF_ROWS,
+                              progress: bool = True) -> list[str]:
+    """Overwrite, in each ``(rows, logits)`` part, the logits of every instruction-tuned generator's machine
+    rows with those of a model fitted on ``train`` without that generator. Returns the generators done."""
+    counts = pd.concat([d.rows[d.rows.y == 1].generator for d, _ in parts]).value_counts()
     done = []
-    for gen, n in rows[rows.y == 1].generator.value_counts().items():
+    for gen, n in counts.items():
         if n < min_rows or not is_instruction_tuned(gen):
             continue
         keep = ~((train.rows.y == 1) & (train.rows.generator == gen)).to_numpy()
@@ -49,12 +71,47 @@ def oof_generator_logits(fit: Callable[[TableData], Fitted], train: TableData, v
             continue
         t0 = time.time()
         held = fit(sub)
-        m = ((rows.y == 1) & (rows.generator == gen)).to_numpy()
-        logits[m] = held.logits(val.subset(m))
+        for d, logits in parts:
+            m = ((d.rows.y == 1) & (d.rows.generator == gen)).to_numpy()
+            if m.any():
+                logits[m] = held.logits(d.subset(m))
         done.append(str(gen))
         if progress:
-            print(f"  held-out calibration: {gen} ({int(m.sum())} rows, {time.time() - t0:.0f}s)", flush=True)
-    return logits, done
+            print(f"  held-out calibration: {gen} ({int(n)} rows, {time.time() - t0:.0f}s)", flush=True)
+    return done
+
+
+@dataclass
+class Calibrated:
+    """A fitted model with the Platt scaling and operating point of the shipped recipe."""
+
+    final: Fitted
+    calibration: tuple[float, float]
+    op: OperatingPoint
+    val_logits: np.ndarray       # validation rows, held-out-generator scores for their machine rows
+    held_out: list[str]
+    n_calibration: dict[str, int]
+
+
+def fit_calibrated(fit: Callable[[TableData], Fitted], train: TableData, val: TableData, *,
+                   cross_fit: bool = True, seed: int = 0, progress: bool = True) -> Calibrated:
+    """Fit on ``train``; calibrate on scores no model saw the text (or its generator) of: validation rows
+    and, with ``cross_fit``, training rows scored by grouped K-fold models. Machine rows of each
+    instruction-tuned generator are scored by a model fitted without that generator, so P(machine), the
+    ``ai`` threshold and the machine bound on ``human`` describe unseen generators. Cross-fitting gives the
+    per-domain thresholds their human texts (validation alone holds a few hundred)."""
+    final = fit(train)
+    parts = [(val, final.logits(val))]
+    if cross_fit:
+        parts.append((train, cross_fitted_logits(fit, train, seed=seed)))
+    held_out = held_out_generator_logits(fit, train, parts, progress=progress)
+    logits = np.concatenate([lg for _, lg in parts])
+    y = np.concatenate([d.rows.y.to_numpy() for d, _ in parts])
+    domains = np.concatenate([d.rows.domain.fillna("other").to_numpy(object) for d, _ in parts])
+    ok = np.isfinite(logits)
+    calibration, op = calibrate_logits(logits[ok], y[ok], domains=domains[ok], machine_bound=True)
+    n = {"human": int((y[ok] == 0).sum()), "machine": int((y[ok] == 1).sum())}
+    return Calibrated(final, calibration, op, parts[0][1], held_out, n)
 
 
 def train_from_table(cfg: TrainConfig, *, progress: bool = True) -> Path:
@@ -75,10 +132,9 @@ def train_from_table(cfg: TrainConfig, *, progress: bool = True) -> Path:
     def fit(part: TableData) -> Fitted:
         return CANDIDATES[candidate](part, seed=cfg.seed, sign_consistent="lm" in cfg.sign_consistent)
 
-    final = fit(train)
-    logits, held_out = oof_generator_logits(fit, train, val, final, progress=progress)
+    cal = fit_calibrated(fit, train, val, cross_fit=cfg.cross_fit_calibration, seed=cfg.seed, progress=progress)
+    final, calibration, op, logits, held_out = cal.final, cal.calibration, cal.op, cal.val_logits, cal.held_out
     yv = val.rows.y.to_numpy()
-    calibration, op = calibrate_logits(logits, yv, domains=val.rows.domain.to_numpy(), machine_bound=True)
     model: Any = final.model
     model.calibration, model.operating_point = calibration, op
     model.domain_model = fit_domain_model(list(train.rows.text), list(train.rows.domain.fillna("other")),
@@ -93,12 +149,21 @@ def train_from_table(cfg: TrainConfig, *, progress: bool = True) -> Path:
         "n_train": int(len(train.rows)), "n_validation": int(len(val.rows)),
         "train_rows_by_dataset": {str(k): int(v) for k, v in train.rows.dataset.value_counts().items()},
         "calibration_held_out_generators": held_out,
+        "calibration_rows": {"cross_fitted_train": cfg.cross_fit_calibration, **cal.n_calibration},
         "miss_rate": op.miss_rate(),
-        "sign_inconsistent_dropped": [n for n in _all_names(train) if n not in names],
+        **_dropped(candidate, [n for n in _all_names(train) if n not in names]),
         "feature_ranges": feature_ranges(train.features.reindex(columns=names), train.rows.y.to_numpy()),
         "train_seconds": round(time.time() - t0, 1),
     }
     return model.save(cfg.out, card=table_model_card(model))
+
+
+def _dropped(candidate: str, names: list[str]) -> dict[str, list[str]]:
+    """Features the recipe left out, under the reason the card states."""
+    if not names:
+        return {}
+    key = "pointing_to_human_dropped" if candidate == "linear-evidence" else "sign_inconsistent_dropped"
+    return {key: names}
 
 
 def _all_names(data: TableData) -> list[str]:
