@@ -9,6 +9,7 @@ Cost is the constraint (a full MiniLM step is ~6 s at batch 16 x 256 here), so:
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import time
@@ -83,10 +84,12 @@ class FrozenBottom:
         for i, s in enumerate(states):
             h[i, : s.shape[0]] = s.float()
             mask[i, : s.shape[0]] = 1
-        am, _ = self.model._create_attention_masks(
-            attention_mask=mask, encoder_attention_mask=None, embedding_output=h,
-            encoder_hidden_states=None, cache=None,
-        )
+        kw = {"attention_mask": mask, "encoder_attention_mask": None, "embedding_output": h,
+              "encoder_hidden_states": None, "cache": None}
+        # a private transformers helper whose signature moves between releases (5.25 added position_ids)
+        if "position_ids" in inspect.signature(self.model._create_attention_masks).parameters:
+            kw["position_ids"] = None
+        am, _ = self.model._create_attention_masks(**kw)
         for layer in layers:
             h = layer(h, attention_mask=am)
             if isinstance(h, tuple):
