@@ -2,7 +2,7 @@
 
     python benchmarks/bench_memory.py --data '../shared/data/corpus/*.jsonl.gz' --n 400
 
-Writes N news records (real texts of the labeled corpus, drawn with replacement; never stored in the repo)
+Writes N human news records (real texts of the labeled corpus; never stored in the repo)
 to a temporary JSONL file, runs the real CLI on it in a subprocess, and samples the process's resident set
 (VmRSS) twice a second next to the number of output lines written. Reports RSS once the first record is
 out (model loaded), at each quarter of the run, the maximum (VmHWM) and the end, plus articles/s.
@@ -11,7 +11,6 @@ out (model loaded), at each quarter of the run, the maximum (VmHWM) and the end,
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import subprocess
 import sys
@@ -20,6 +19,8 @@ import time
 from pathlib import Path
 
 import pandas as pd
+
+from profile_stages import articles  # a sibling script: English human news of the given length
 
 
 def status_mb(pid: int, key: str) -> float | None:
@@ -53,11 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
-    frames = [pd.read_json(p, lines=True) for pat in args.data for p in sorted(glob.glob(pat))]
-    df = pd.concat(frames, ignore_index=True)
-    words = df["text"].str.split().str.len()
-    pool = df[(df.get("domain") == "news") & words.between(args.min_words, args.max_words)]["text"]
-    texts = pool.sample(args.n, replace=len(pool) < args.n, random_state=args.seed).tolist()
+    texts = articles(args.data, args.n, args.min_words, args.max_words, args.seed)
     tmp = Path(tempfile.mkdtemp())
     src, dst = tmp / "in.jsonl", tmp / "out.jsonl"
     src.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(texts)))
@@ -79,14 +76,14 @@ def main(argv: list[str] | None = None) -> None:
     loaded = next((s for s in samples if s[1] >= 1), samples[-1])
 
     def at(frac: float) -> float | None:
-        hit = [s for s in samples if s[1] >= frac * args.n]
+        hit = [s for s in samples if s[1] >= frac * len(texts)]
         return hit[0][2] if hit else None
 
     steady = [s for s in samples if s[1] >= 1]
     rate = ((steady[-1][1] - steady[0][1]) / (steady[-1][0] - steady[0][0])
             if len(steady) > 1 and steady[-1][0] > steady[0][0] else None)
     res = {"command": "python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])]), "date": time.strftime("%Y-%m-%d"),
-           "model": args.model, "n": args.n, "median_words": int(pd.Series(texts).str.split().str.len().median()),
+           "model": args.model, "n": len(texts), "median_words": int(pd.Series(texts).str.split().str.len().median()),
            "wall_s": round(wall, 1), "first_record_s": loaded[0], "articles_per_s_after_first": rate,
            "rss_mb": {"first_record": loaded[2], "25%": at(0.25), "50%": at(0.5), "75%": at(0.75),
                       "end": samples[-1][2] if samples else None, "peak_vmhwm": hwm},

@@ -17,12 +17,9 @@ import sys
 
 import numpy as np
 
-from ghostscore.classifiers.calibration import platt
-from ghostscore.training.candidates import CANDIDATES
-from ghostscore.training.linear import calibrate_logits
 from ghostscore.training.protocols import reading_grade
 from ghostscore.training.table_data import load_table_data
-from ghostscore.training.table_train import fit_calibrated
+from transfer_benchmark import SHIPPED_CALIBRATION, run_fold  # a sibling script: same fit and calibration
 
 
 def main(argv=None) -> None:
@@ -35,7 +32,7 @@ def main(argv=None) -> None:
     ap.add_argument("--shipped-calibration", default="linear,linear-evidence",
                     help="candidates calibrated as `ghostscore train --features-table` does (per-domain thresholds)")
     args = ap.parse_args(argv)
-    shipped = {c.strip() for c in args.shipped_calibration.split(",") if c.strip()}
+    SHIPPED_CALIBRATION.update(c.strip() for c in args.shipped_calibration.split(",") if c.strip())
     data = load_table_data(args.table, args.data, cache_dir=args.cache_dir, progress=False)
     humans = load_table_data(args.humans, args.data, cache_dir=args.cache_dir, progress=False)
     humans = humans.subset(((humans.rows.y == 0) & ~humans.rows.key.isin(set(data.rows.key))).to_numpy())
@@ -46,13 +43,8 @@ def main(argv=None) -> None:
     out = {"command": "python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])]), "n_humans": len(humans.rows),
            "datasets": humans.rows.dataset.value_counts().to_dict(), "candidates": {}}
     for name in args.candidates.split(","):
-        if name in shipped:
-            c = fit_calibrated(lambda part, n=name: CANDIDATES[n](part), tr, va, progress=False)
-            fitted, cal, op = c.final, c.calibration, c.op
-        else:
-            fitted = CANDIDATES[name](tr)
-            cal, op = calibrate_logits(fitted.logits(va), va.rows.y.to_numpy(), domains=va.rows.domain.to_numpy())
-        p = platt(fitted.logits(humans), cal)
+        r = run_fold(name, tr, va, humans)
+        p, op = r["p"], r["op"]
         thr, lo = op.threshold(), op.threshold(0.05)
         own = np.array([op.threshold(domain=d) for d in humans.rows.domain.fillna("other")])
         out["candidates"][name] = {

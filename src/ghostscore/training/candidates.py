@@ -74,10 +74,9 @@ def fit_linear_candidate(train: TableData, *, lm_only: bool = False, sign_consis
 
 def fit_linear_evidence(train: TableData, *, C: float = 0.1, seed: int = 0, **_: Any) -> Fitted:
     names = feature_names(train)
-    X_all, y = train.features, train.rows["y"].to_numpy()
+    y = train.rows["y"].to_numpy()
     while True:
-        model = fit_linear(X_all.reindex(columns=names).to_numpy(float), y, feature_names=names,
-                           extractors=EXTRACTORS, C=C, seed=seed)
+        model = fit_linear(_X(train, names), y, feature_names=names, extractors=EXTRACTORS, C=C, seed=seed)
         against = {n for n, w in zip(names, np.ravel(model.coef), strict=True) if not n.startswith("lm_") and w <= 0}
         if not against:
             break
