@@ -5,6 +5,9 @@
     # then every row of one generator in the sample (the prefix holds a stratified share of it):
     python benchmarks/build_feature_table.py --data '../shared/data/corpus/*.jsonl.gz' \
         --out data/features/lm-v2 --generators llm-2026
+    # human texts no model saw, for the fairness gate (benchmarks/fairness_gate.py --humans):
+    python benchmarks/build_feature_table.py --data '../shared/data/corpus/*.jsonl.gz' \
+        --out data/features/humans-unseen --unseen-humans data/features/lm-v2 --cap 60
 
 Resumable: rows already in the table are skipped, so a stopped build continues where it left off, and
 rows are taken in stratified random order, so a partial table is a stratified sample.
@@ -14,9 +17,24 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
+import pandas as pd
+
+from ghostscore.textkey import text_key
 from ghostscore.training.data import load_labeled
-from ghostscore.training.feature_table import OrtTableScorer, TableScorer, build, build_sample
+from ghostscore.training.feature_table import OrtTableScorer, TableScorer, build, build_sample, read_table
+
+
+def unseen_humans(df: pd.DataFrame, table: str, *, cap: int, seed: int = 0) -> pd.DataFrame:
+    """Human texts no model trained or was calibrated on: validation/test rows outside ``table``, English,
+    shuffled, at most ``cap`` per dataset x domain, so every source and genre of human writing is represented."""
+    have = set(read_table(table)["key"]) if Path(table).exists() else set()
+    keep = ((df["y"] == 0) & df["split"].isin(["validation", "test"]) & (df["lang"].fillna("en") == "en")
+            & df["attack"].isna())  # untouched human writing (attacked or mixed rows are not)
+    rows = df[keep & ~df["text"].map(text_key).isin(have)]
+    rows = rows.sample(frac=1.0, random_state=seed)
+    return rows.groupby(["dataset", "domain"], dropna=False).head(cap).reset_index(drop=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -29,6 +47,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--generators", default=None,
                     help="comma-separated: score only these generators' rows of the sample (e.g. to complete "
                          "a generator the prefix holds only part of)")
+    ap.add_argument("--unseen-humans", default=None, metavar="TABLE",
+                    help="instead of the stratified sample: English human validation/test rows that TABLE does not "
+                         "hold, at most --cap per dataset x domain (the fairness gate's --humans)")
     ap.add_argument("--limit", type=int, default=None, help="score at most this many rows of the sample")
     ap.add_argument("--limit-s", type=float, default=None, help="stop after this many seconds")
     ap.add_argument("--threads", type=int, default=None)
@@ -38,7 +59,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--shard-rows", type=int, default=500)
     args = ap.parse_args(argv)
     df = load_labeled(args.data)
-    sample = build_sample(df, cap=args.cap, human_factor=args.human_factor, test_cap=args.test_cap, seed=args.seed)
+    if args.unseen_humans:
+        sample = unseen_humans(df, args.unseen_humans, cap=args.cap, seed=args.seed)
+    else:
+        sample = build_sample(df, cap=args.cap, human_factor=args.human_factor, test_cap=args.test_cap,
+                              seed=args.seed)
     print(f"sample: {len(sample)} rows; by split {sample['split'].value_counts().to_dict()}", flush=True)
     if args.generators:
         sample = sample[sample["generator"].isin(args.generators.split(","))].reset_index(drop=True)

@@ -2,11 +2,19 @@
 validation rows (as in ``transfer_benchmark.py``'s test protocol), then applied to human texts they never
 saw, given as a second feature table (e.g. every OUTFOX student essay; rows also in --table are left out):
 
-    python benchmarks/fairness_gate.py --table data/features/lm-v2 --humans runs/fairness-outfox-table \
+    python benchmarks/fairness_gate.py --table data/features/lm-v2 --humans data/features/humans-outfox \
         --data '../shared/data/corpus/*.jsonl.gz' --candidates zeroshot,linear,cnn-res,hidden
 
-Reports, per candidate, the share of those human texts at or above the 'ai' threshold (and the 5x band),
-next to the statistics-only model, and by reading-grade quarter.
+Reports, per candidate, the share of those human texts at or above the 'ai' threshold (the strictest domain's;
+as served, i.e. the predicted domain's when the domain classifier is confident; and the true domain's), the 5x
+band, the plainest quarter by reading grade, and each dataset x domain. Candidates as NAME@K read the first K
+tokens. Human texts from every source no model saw (validation/test rows outside the table):
+
+    python benchmarks/build_feature_table.py --data '../shared/data/corpus/*.jsonl.gz' \
+        --out data/features/humans-unseen --unseen-humans data/features/lm-v2 --cap 60
+    python benchmarks/fairness_gate.py --table data/features/lm-v2 --humans data/features/humans-unseen \
+        --data '../shared/data/corpus/*.jsonl.gz' --candidates zeroshot,linear-evidence@128,linear,hidden \
+        --shipped-calibration linear,linear-evidence,hidden
 """
 
 from __future__ import annotations
@@ -22,13 +30,25 @@ from ghostscore.training.table_data import load_table_data
 from transfer_benchmark import SHIPPED_CALIBRATION, run_fold  # a sibling script: same fit and calibration
 
 
+def by_source(rows, flags: dict, min_rows: int = 15) -> dict:
+    """Flagged share per dataset x domain under each thresholding in ``flags`` (name -> boolean per row), so one
+    source or genre of human writing cannot hide inside the pooled rate."""
+    out = {}
+    for (ds, dom), g in rows.groupby(["dataset", rows.domain.fillna("other")]):
+        if len(g) >= min_rows:
+            idx = g.index.to_numpy()
+            out[f"{ds}/{dom}"] = {"n": len(g), **{k: float(np.mean(f[idx])) for k, f in flags.items()}}
+    return out
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--table", required=True)
     ap.add_argument("--humans", required=True, help="feature table of human texts the models never saw")
     ap.add_argument("--data", nargs="+", required=True)
     ap.add_argument("--cache-dir", default=None)
-    ap.add_argument("--candidates", default="zeroshot,linear,cnn-res,hidden")
+    ap.add_argument("--candidates", default="zeroshot,linear,cnn-res,hidden",
+                    help="comma-separated; NAME@K scores the candidate on the first K tokens")
     ap.add_argument("--shipped-calibration", default="linear,linear-evidence",
                     help="candidates calibrated as `ghostscore train --features-table` does (per-domain thresholds)")
     args = ap.parse_args(argv)
@@ -39,19 +59,31 @@ def main(argv=None) -> None:
     tr = data.subset((data.rows.split == "train").to_numpy())
     va = data.subset((data.rows.split == "validation").to_numpy())
     grade = np.array([reading_grade(t) for t in humans.rows.text])
+    # as the Detector applies it: the predicted domain's threshold when the domain classifier (fitted on the
+    # training rows) is confident, the strictest otherwise; "own domain" uses the true domain (worst case)
+    from ghostscore.training.domain import fit_domain_model
+
+    dm = fit_domain_model(list(tr.rows.text), list(tr.rows.domain.fillna("other")))
+    served_domains = [d for d, _ in dm.predict(list(humans.rows.text))] if dm else [None] * len(humans.rows)
     q = np.quantile(grade[np.isfinite(grade)], [0.25, 0.5, 0.75])
     out = {"command": "python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])]), "n_humans": len(humans.rows),
            "datasets": humans.rows.dataset.value_counts().to_dict(), "candidates": {}}
     for name in args.candidates.split(","):
-        r = run_fold(name, tr, va, humans)
+        base, _, budget = name.partition("@")  # NAME@K: the candidate on the first K tokens
+        parts = [d.with_budget(int(budget)) if budget else d for d in (tr, va, humans)]
+        r = run_fold(base, *parts)
         p, op = r["p"], r["op"]
         thr, lo = op.threshold(), op.threshold(0.05)
         own = np.array([op.threshold(domain=d) for d in humans.rows.domain.fillna("other")])
+        served = np.array([op.threshold(domain=d) for d in served_domains])
         out["candidates"][name] = {
             "fpr_at_threshold": float(np.mean(p >= thr)), "share_at_5pct_threshold": float(np.mean(p >= lo)),
             "fpr_at_own_domain_threshold": float(np.mean(p >= own)),
+            "fpr_as_served": float(np.mean(p >= served)),
             "mean_p": float(p.mean()), "p95": float(np.quantile(p, 0.95)),
             "plainest_quarter_fpr": float(np.mean(p[grade <= q[0]] >= thr)),
+            "by_source": by_source(humans.rows, {"fpr": p >= thr, "fpr_as_served": p >= served,
+                                                 "fpr_own_domain": p >= own}),
         }
         print(name, json.dumps(out["candidates"][name]), file=sys.stderr)
     print(json.dumps(out, indent=1))

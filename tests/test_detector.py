@@ -135,7 +135,7 @@ def _layout_variants(text: str) -> dict[str, str]:
 
 
 @pytest.mark.models
-@pytest.mark.parametrize("name", ["default", "linear", "sequence", "features-only"])
+@pytest.mark.parametrize("name", ["default", "linear", "sequence", "hidden", "features-only"])
 def test_shipped_models_barely_move_when_layout_quotes_or_length_change(name: str) -> None:
     """A model that learned the corpus's layout cues would flag every real article with paragraph breaks; the
     shipped models read layout-free features (and layout-free text), so these edits move P(machine) little."""

@@ -226,3 +226,63 @@ def test_train_from_table_calibrates_on_held_out_scores_and_keeps_hand_evidence_
     dropped = model.meta.get("pointing_to_human_dropped", [])
     assert not set(dropped) & set(model.feature_names)
     assert "cross-fitted" in (tmp_path / "m" / "MODEL_CARD.md").read_text()
+
+
+def test_hidden_head_trains_saves_and_reloads_to_the_same_scores(tmp_path: Path) -> None:
+    """`ghostscore train --features-table --kind hidden`: safetensors + config, reloaded to the scores of the
+    fitted model, and the Detector-facing logit (pooled state from FeatureSet extras) equals the table path."""
+    from ghostscore.classifiers import load_model
+    from ghostscore.classifiers.hidden import HIDDEN_KEY
+    from ghostscore.training.candidates import fit_hidden
+    from ghostscore.training.config import TrainConfig
+    from ghostscore.training.table_train import train_from_table
+
+    data, td = _fake_table_data(tmp_path)
+    fitted = fit_hidden(td.subset((td.rows.split == "train").to_numpy()))
+    cfg = TrainConfig(data=[str(data)], out=str(tmp_path / "m"), kind="hidden",
+                      features_table=str(tmp_path / "t"), cache_dir=str(tmp_path / "cache"))
+    back = load_model(train_from_table(cfg, progress=False))
+    assert back.type == "hidden" and back.needs_hidden_states and back.hidden_size == 8
+    assert (tmp_path / "m" / "weights.safetensors").exists() and not list((tmp_path / "m").glob("*.pkl"))
+    np.testing.assert_allclose(back.logit_from(td.hidden["h_mid"], td.features[back.feature_names].to_numpy(float)),
+                               fitted.logits(td), rtol=1e-9, atol=1e-9)
+    X = td.features[back.feature_names].to_numpy(float)[:3]
+    extras = [{HIDDEN_KEY: h} for h in td.hidden["h_mid"][:3]]
+    np.testing.assert_allclose(back.logit(X, extras=extras), fitted.logits(td)[:3], rtol=1e-9, atol=1e-9)
+    # a text without a pooled state sits at the training mean of the hidden part: no evidence either way
+    assert np.isfinite(back.logit(X[:1], extras=[{}])).all()
+    assert "hidden state" in (tmp_path / "m" / "MODEL_CARD.md").read_text()
+
+
+@pytest.mark.models
+@pytest.mark.skipif(not HAVE_MODELS, reason="model packages missing")
+def test_served_hidden_state_is_the_tables_and_leaves_the_statistics_alone() -> None:
+    """The lm extractor asked for hidden states pools the same middle layer over the same tokens as the feature
+    table's graph (one pass), and its statistics equal those of the plain scorer."""
+    from ghostscore.backbones import ModelProvider
+    from ghostscore.document import Document
+    from ghostscore.features.lm import LMExtractor
+    from ghostscore.training.feature_table import OrtTableScorer
+
+    rng = random.Random(3)
+    words = "the council said on tuesday that new homes and a bridge would be built near the river".split()
+    texts = [" ".join(rng.choice(words) for _ in range(n)).capitalize() + "." for n in (40, 300)]
+    docs = [Document.from_text(t) for t in texts]
+    provider = ModelProvider(threads=2)
+    served = LMExtractor(provider, budget=256, hidden=True).extract_many(docs)
+    plain = LMExtractor(provider, budget=256).extract_many(docs)
+    table = OrtTableScorer(max_tokens=256, threads=2).score([d.flat_text for d in docs])
+    for s, p, t in zip(served, plain, table, strict=True):
+        h = s.extra["lm_hidden"]
+        assert h.shape == (576,) and "lm_hidden" not in p.extra
+        np.testing.assert_allclose(h, t["h_mid"].astype(np.float32), rtol=2e-3, atol=0.05)
+        assert s.values["lm_logprob_mean"] == pytest.approx(p.values["lm_logprob_mean"], abs=1e-4)
+    # the fp32 PyTorch reference pools the same layer over the same tokens
+    from ghostscore.backbones.language_model import load_scorer
+
+    ref = load_scorer(backend="torch", threads=2, hidden=True).score_tokens([d.flat_text for d in docs], 256,
+                                                                           hidden=True)
+    for s, r in zip(served, ref, strict=True):
+        np.testing.assert_allclose(s.extra["lm_hidden"], r.hidden, rtol=2e-3, atol=0.05)
+    with pytest.raises(Exception, match="hidden"):
+        load_scorer(backend="onnx", threads=2).score_tokens(["two words"], 256, hidden=True)

@@ -175,7 +175,8 @@ def train(
     data: list[Path] = typer.Option(..., "--data", help="Labeled data file(s) or directories."),
     out: Path = typer.Option(..., "--out", help="Directory for the trained model."),
     kind: str = typer.Option(
-        "linear", help="linear, fused, or (with --features-table) linear-evidence, sequence, sequence-joint."),
+        "linear", help="linear, fused, or (with --features-table) linear-evidence, sequence, sequence-joint, "
+        "hidden."),
     features_table: Path = typer.Option(
         None, "--features-table", help="Train from a stored LM feature table (data/features/...): no LM pass; "
         "--data gives the texts for the hand features."),

@@ -60,7 +60,8 @@ class Detector:
                 names.append(extra)
         # the lm extractor scores the token budget the model was trained on
         self.extractors = model_extractors(names, models=self.provider,
-                                           lm_budget=(model.meta or {}).get("lm_token_budget"))
+                                           lm_budget=(model.meta or {}).get("lm_token_budget"),
+                                           lm_hidden=model.needs_hidden_states)
         # evidence-only extractors that cost model time; run when explain is asked for (per call or default)
         extra = [n for n in EXPLAIN_EVIDENCE if n in registry and n not in names]
         self.explain_extractors = build_extractors(extra, models=self.provider)

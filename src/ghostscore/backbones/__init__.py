@@ -23,22 +23,24 @@ class ModelProvider:
         self.threads = threads
         self._encoder: Lazy[Any] = Lazy(self._load_encoder)
         self._lm: Lazy[Any] = Lazy(self._load_lm)
+        self._lm_hidden: Lazy[Any] = Lazy(lambda: self._load_lm(hidden=True))
 
     def encoder(self) -> Any:
         """The MiniLM sentence encoder (``backbones.encoder.SentenceEncoder``)."""
         return self._encoder.get()
 
-    def language_model(self) -> Any:
-        """The SmolLM2 scorer (``backbones.language_model.load_scorer``)."""
-        return self._lm.get()
+    def language_model(self, *, hidden: bool = False) -> Any:
+        """The SmolLM2 scorer (``backbones.language_model.load_scorer``); ``hidden=True``: the one whose
+        pass also returns pooled hidden states (a model needing them loads only that one)."""
+        return self._lm_hidden.get() if hidden else self._lm.get()
 
     def _load_encoder(self) -> Any:
         from .encoder import SentenceEncoder
 
         return SentenceEncoder.load(device=self.device, threads=self.threads, cache_dir=self.cache_dir)
 
-    def _load_lm(self) -> Any:
+    def _load_lm(self, hidden: bool = False) -> Any:
         from .language_model import load_scorer
 
         return load_scorer(cache_dir=self.cache_dir, backend=self.lm_backend, device=self.device,
-                           threads=self.threads)
+                           threads=self.threads, hidden=hidden)

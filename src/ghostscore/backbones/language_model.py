@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ModelError
 from .smollm2 import (  # noqa: F401  (re-exported: the scorer's public surface)
     _STAT_FIELDS,
     AUTO_BACKEND,
@@ -65,6 +66,7 @@ class TokenStats:
     entropy: np.ndarray
     variance: np.ndarray
     total_tokens: int | None = None  # tokens of the whole text when only a budget was scored
+    hidden: np.ndarray | None = None  # middle-layer hidden state, mean-pooled over the first window's tokens
 
     @property
     def n_tokens(self) -> int:
@@ -106,6 +108,7 @@ class TorchBackend:
     """fp32 PyTorch: the reference implementation."""
 
     name = "torch"
+    pools_hidden = True
 
     def __init__(self, path: Path, device: str = "cpu", threads: int | None = None) -> None:
         import torch
@@ -118,13 +121,16 @@ class TorchBackend:
             str(path), local_files_only=True, dtype=torch.float32
         ).to(device).eval()
 
-    def stats(self, ids: np.ndarray, head_chunk: int = 1024) -> dict[str, np.ndarray]:
-        """Scores of positions ``1..L-1`` of each row of ``ids`` (B, L); right padding is harmless."""
+    def stats(self, ids: np.ndarray, lengths: np.ndarray | None = None, head_chunk: int = 1024,
+              ) -> dict[str, np.ndarray]:
+        """Scores of positions ``1..L-1`` of each row of ``ids`` (B, L); right padding is harmless. With
+        ``lengths`` also ``h_mid``: the middle layer's hidden state mean-pooled over each row's own tokens."""
         import torch
 
         with torch.inference_mode():
             x = torch.from_numpy(ids).to(self.device)
-            hidden = self.model.model(input_ids=x, use_cache=False).last_hidden_state[:, :-1]
+            res = self.model.model(input_ids=x, use_cache=False, output_hidden_states=lengths is not None)
+            hidden = res.last_hidden_state[:, :-1]
             b, t, h = hidden.shape
             flat = hidden.reshape(b * t, h)
             targets = x[:, 1:].reshape(b * t)
@@ -133,13 +139,18 @@ class TorchBackend:
                 logits = self.model.lm_head(flat[i : i + head_chunk])
                 parts.append(head_stats_chunked(logits, targets[i : i + head_chunk]))
             cols = [torch.cat([p[k] for p in parts]).reshape(b, t).cpu().numpy() for k in range(4)]
-        return dict(zip(_STAT_FIELDS, cols, strict=True))
+            out = dict(zip(_STAT_FIELDS, cols, strict=True))
+            if lengths is not None:
+                mid = res.hidden_states[self.model.config.num_hidden_layers // 2]
+                keep = (torch.arange(mid.shape[1])[None, :] < torch.from_numpy(lengths)[:, None]).float()[..., None]
+                out["h_mid"] = ((mid * keep).sum(1) / keep.sum(1).clamp(min=1.0)).cpu().numpy()
+        return out
 
 
 class OrtBackend:
     """ONNX Runtime on CPU; the graph returns the four per-token stats, never the 49k-wide logits."""
 
-    def __init__(self, path: Path, name: str, threads: int | None = None) -> None:
+    def __init__(self, path: Path, name: str, threads: int | None = None, pools_hidden: bool = False) -> None:
         import onnxruntime as ort
 
         so = ort.SessionOptions()
@@ -149,11 +160,16 @@ class OrtBackend:
         # No busy-waiting between ops: the CPU is usually shared with other work.
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.name = name
+        self.pools_hidden = pools_hidden  # the "table" graph: + lengths input, pooled hidden-state outputs
         self.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
-    def stats(self, ids: np.ndarray) -> dict[str, np.ndarray]:
-        outs = self.session.run(list(_STAT_FIELDS), {"input_ids": np.ascontiguousarray(ids, np.int64)})
-        return dict(zip(_STAT_FIELDS, outs, strict=True))
+    def stats(self, ids: np.ndarray, lengths: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        feeds = {"input_ids": np.ascontiguousarray(ids, np.int64)}
+        names = list(_STAT_FIELDS)
+        if self.pools_hidden:
+            feeds["lengths"] = np.asarray(lengths if lengths is not None else [ids.shape[1]] * len(ids), np.int64)
+            names.append("h_mid")
+        return dict(zip(names, self.session.run(names, feeds), strict=True))
 
 
 ORT_BATCH_TOKENS = 256
@@ -185,12 +201,18 @@ class LMScorer:
             out.append((np.asarray(ids, np.int64), np.asarray(offs, np.int64).reshape(-1, 2)))
         return out
 
-    def score_tokens(self, texts: Sequence[str], max_tokens: int | None = None) -> list[TokenStats]:
+    def score_tokens(self, texts: Sequence[str], max_tokens: int | None = None, *, hidden: bool = False,
+                     ) -> list[TokenStats]:
         """Per-token stats of every text; all windows of all texts are batched together.
 
         ``max_tokens`` scores only each text's first tokens (the verdict's budget); ``n_tokens`` of the
-        result still counts the whole text.
+        result still counts the whole text. ``hidden`` also returns each text's middle-layer hidden state,
+        mean-pooled over its first window (the whole budget when ``max_tokens`` <= the window), from the
+        same forward pass; it needs a backend that pools (``load_scorer(hidden=True)``).
         """
+        if hidden and not getattr(self.backend, "pools_hidden", False):
+            raise ModelError(f"the {self.backend_name} LM backend does not return hidden states; "
+                             "load the scorer with hidden=True")
         toks = self.tokenize(texts)
         totals = [len(ids) for ids, _ in toks]
         if max_tokens is not None:
@@ -201,6 +223,7 @@ class LMScorer:
                 jobs.append((ti, start, end, score_from))
         results = {f: [np.full(max(len(ids) - 1, 0), np.nan, np.float64) for ids, _ in toks]
                    for f in _STAT_FIELDS}
+        pooled: list[np.ndarray | None] = [None] * len(toks)
         jobs.sort(key=lambda j: j[2] - j[1], reverse=True)
         with self._lock:
             i = 0
@@ -212,18 +235,23 @@ class LMScorer:
                 ids = np.full((len(batch), longest), self.pad_id, np.int64)
                 for r, (ti, s, e, _) in enumerate(batch):
                     ids[r, : e - s] = toks[ti][0][s:e]
-                out = self.backend.stats(ids)
+                if hidden:
+                    out = self.backend.stats(ids, np.array([e - s for _, s, e, _ in batch], np.int64))
+                else:
+                    out = self.backend.stats(ids)
                 for r, (ti, s, e, sf) in enumerate(batch):
                     # row position j predicts token s + j + 1; keep tokens sf..e-1
                     lo, hi = sf - s - 1, e - s - 1
                     for f in _STAT_FIELDS:
                         results[f][ti][sf - 1 : e - 1] = out[f][r, lo:hi]
+                    if hidden and s == 0:
+                        pooled[ti] = np.asarray(out["h_mid"][r], np.float32)
         stats = []
         for ti, (ids, offs) in enumerate(toks):
             stats.append(TokenStats(
                 input_ids=ids, offsets=offs, total_tokens=totals[ti], logprob=results["logprob"][ti],
                 rank=results["rank"][ti].astype(np.int64), entropy=results["entropy"][ti],
-                variance=results["variance"][ti],
+                variance=results["variance"][ti], hidden=pooled[ti],
             ))
         return stats
 
@@ -256,12 +284,14 @@ class FastTokenizer:
 
 def load_scorer(
     cache_dir: str | Path | None = None, backend: str = "auto", device: str = "cpu",
-    threads: int | None = None,
+    threads: int | None = None, hidden: bool = False,
 ) -> LMScorer:
     """Load (converting on first use) SmolLM2 as an ``LMScorer``.
 
     ``backend``: ``"torch"`` is the fp32 PyTorch reference; ``"auto"`` picks the fastest path that stays
-    within 0.02 nats of it (see ``models/bench.py``).
+    within 0.02 nats of it (see ``models/bench.py``). ``hidden``: a scorer that can also return pooled
+    middle-layer hidden states from the same pass (for the hidden-state head): on ONNX the feature table's
+    graph (fp32 only), exported on first use.
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -276,7 +306,12 @@ def load_scorer(
     from .lm_export import onnx_dir
 
     variant = "fp32" if backend == "onnx" else backend.removeprefix("onnx-")
+    if hidden:
+        if variant != "fp32":
+            raise ModelError(f"hidden states come from the fp32 graph only, not the {backend} backend")
+        variant = "table"
     onnx_path = onnx_dir(variant, cache_dir) / "model.onnx"
     # 256 tokens per run: as fast as 1,024 here (2.95 vs 2.97 articles/s at the 128-token budget) and peak RSS
     # 1.2 instead of 2.2 GB, since ORT's arena keeps the largest (tokens x 49k) intermediate it ever held.
-    return LMScorer(tokenizer, OrtBackend(onnx_path, backend, threads=threads), max_batch_tokens=ORT_BATCH_TOKENS)
+    return LMScorer(tokenizer, OrtBackend(onnx_path, backend, threads=threads, pools_hidden=hidden),
+                    max_batch_tokens=ORT_BATCH_TOKENS)

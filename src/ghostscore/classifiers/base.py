@@ -27,6 +27,7 @@ class Classifier(Protocol):
     domain_model: Any  # a classifiers.domain.DomainModel for per-domain thresholds, or None
     needs_docs: bool  # True for models that read the text itself, not only the feature vector
     needs_token_stats: bool  # True for models that read the LM's per-token statistics (FeatureSet.extra)
+    needs_hidden_states: bool  # True for models that read the LM's pooled hidden state (FeatureSet.extra)
 
     def vectorize(self, values: dict[str, float]) -> np.ndarray:
         """The feature vector (in ``feature_names`` order; NaN where a feature is missing)."""

@@ -178,6 +178,7 @@ class FusedModel:
     domain_model: DomainModel | None = None  # per-domain thresholds (classifiers/domain.py)
     type = "fused"
     needs_token_stats = False
+    needs_hidden_states = False
     needs_docs = True
 
     def __post_init__(self) -> None:

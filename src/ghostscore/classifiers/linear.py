@@ -42,6 +42,7 @@ class LinearModel:
 
     type = "linear"
     needs_token_stats = False
+    needs_hidden_states = False
     needs_docs = False  # reads features only
 
     def standardize(self, X: np.ndarray) -> np.ndarray:

@@ -10,11 +10,13 @@ from ..errors import ModelError
 from .base import Classifier
 from .domain import DomainModel
 from .fused import FusedModel
+from .hidden import HiddenStateModel
 from .linear import LinearModel
 from .sequence import SequenceModel
 
-PACKAGED_MODELS = ("default", "linear", "sequence", "features-only")
-MODEL_TYPES: dict[str, type] = {"linear": LinearModel, "fused": FusedModel, "sequence": SequenceModel}
+PACKAGED_MODELS = ("default", "linear", "sequence", "hidden", "features-only")
+MODEL_TYPES: dict[str, type] = {"linear": LinearModel, "fused": FusedModel, "sequence": SequenceModel,
+                               "hidden": HiddenStateModel}
 
 
 def packaged_model_dir(name: str) -> Path:

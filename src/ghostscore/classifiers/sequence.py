@@ -64,6 +64,7 @@ class SequenceModel:
     domain_model: DomainModel | None = None  # per-domain thresholds (classifiers/domain.py)
     type = "sequence"
     needs_token_stats = True  # reads FeatureSet.extra["lm_token_stats"]
+    needs_hidden_states = False
     needs_docs = False
 
     # ------------------------------------------------------------------ inference

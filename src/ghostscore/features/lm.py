@@ -103,9 +103,10 @@ class LMExtractor(Extractor):
     # lm_sentence_logprob_std depends on how much of the text was scored (budget vs full): evidence only.
     layout_dependent = frozenset({"lm_tokens", "lm_sentence_logprob_std"})
 
-    def __init__(self, models: Any = None, budget: int | None = LM_TOKEN_BUDGET) -> None:
+    def __init__(self, models: Any = None, budget: int | None = LM_TOKEN_BUDGET, hidden: bool = False) -> None:
         super().__init__(models)
         self.budget = budget
+        self.hidden = hidden  # also pool the middle layer's hidden state (FeatureSet.extra["lm_hidden"])
 
     @property
     def cache_version(self) -> str:
@@ -116,7 +117,7 @@ class LMExtractor(Extractor):
             from ..backbones import ModelProvider
 
             self.models = ModelProvider()
-        return self.models.language_model()
+        return self.models.language_model(hidden=True) if self.hidden else self.models.language_model()
 
     def extract(self, doc: Document) -> FeatureSet:
         return self.extract_many([doc])[0]
@@ -130,8 +131,17 @@ class LMExtractor(Extractor):
         if not docs:
             return []
         texts = [d.flat_text for d in docs]
-        stats = self._scorer().score_tokens(texts, max_tokens=None if full else self.budget)
-        return [self._features(d, s) for d, s in zip(docs, stats, strict=True)]
+        scorer = self._scorer()
+        if self.hidden and not full:
+            stats = scorer.score_tokens(texts, max_tokens=self.budget, hidden=True)
+        else:
+            stats = scorer.score_tokens(texts, max_tokens=None if full else self.budget)
+        sets = [self._features(d, s) for d, s in zip(docs, stats, strict=True)]
+        if self.hidden:  # pooled over the budget, as trained; a full (report) pass scores the budget once more
+            pooled = stats if not full else scorer.score_tokens(texts, max_tokens=self.budget, hidden=True)
+            for fs, st in zip(sets, pooled, strict=True):
+                fs.extra["lm_hidden"] = st.hidden
+        return sets
 
     def _features(self, doc: Document, st: Any) -> FeatureSet:
         fs = self.empty()

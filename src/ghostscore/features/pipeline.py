@@ -21,14 +21,17 @@ from .cache import FeatureCache
 
 
 def model_extractors(names: Sequence[str], *, models: object = None, lm_budget: int | None = None,
-                     ) -> list[Extractor]:
-    """Extractors as a model needs them: the lm extractor scores the token budget the model was trained on."""
+                     lm_hidden: bool = False) -> list[Extractor]:
+    """Extractors as a model needs them: the lm extractor scores the token budget the model was trained on
+    and, for a hidden-state head, pools the middle layer in the same pass."""
     from . import build_extractors
 
     out = build_extractors(names, models=models)
     for ex in out:
-        if ex.name == "lm" and lm_budget:
-            ex.budget = int(lm_budget)  # type: ignore[attr-defined]
+        if ex.name == "lm":
+            if lm_budget:
+                ex.budget = int(lm_budget)  # type: ignore[attr-defined]
+            ex.hidden = lm_hidden  # type: ignore[attr-defined]
     return out
 
 

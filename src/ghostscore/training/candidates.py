@@ -12,7 +12,8 @@
     gbt        gradient-boosted trees on the same features
     cnn        the sequence model (CNN over per-token statistics + features), trained jointly
     cnn-res    the same CNN as a correction to the frozen linear model (residual recipe)
-    hidden     logistic regression on SmolLM2's pooled middle-layer hidden state + the features
+    hidden     logistic regression on SmolLM2's pooled middle-layer hidden state + the features (shipped as
+               ``hidden``: ``classifiers.hidden.HiddenStateModel``)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..classifiers.calibration import fit_scaler, standardize
+from ..classifiers.hidden import HiddenStateModel
 from .linear import fit_linear
 from .selection import sign_consistent_features
 from .sequence import fit_sequence, sequence_logits
@@ -125,20 +127,21 @@ def fit_cnn(train: TableData, *, residual: bool = False, sign_consistent: bool =
                   lambda d: sequence_logits(model, d.sequences, d.lengths, _X(d, names)), model, names)
 
 
-def fit_hidden(train: TableData, *, layer: str = "h_mid", sign_consistent: bool = False, seed: int = 0,
+def fit_hidden(train: TableData, *, sign_consistent: bool = False, C: float = 0.05, seed: int = 0,
                **_: Any) -> Fitted:
+    """The shipped ``hidden`` recipe: L2 logistic regression on [pooled middle-layer state, features]."""
     from sklearn.linear_model import LogisticRegression
 
     names = _names(train, False, sign_consistent)
-
-    def design(d: TableData) -> np.ndarray:
-        return np.concatenate([d.hidden[layer], _X(d, names)], axis=1)
-
-    X = design(train)
+    H = train.hidden["h_mid"]
+    X = np.concatenate([H, _X(train, names)], axis=1)
     mean, scale = fit_scaler(X)
-    clf = LogisticRegression(C=0.05, max_iter=3000, class_weight="balanced", random_state=seed)
+    clf = LogisticRegression(C=C, max_iter=3000, class_weight="balanced", random_state=seed)
     clf.fit(standardize(X, mean, scale), train.rows["y"].to_numpy())
-    return Fitted("hidden", lambda d: clf.decision_function(standardize(design(d), mean, scale)), clf, names)
+    model = HiddenStateModel(feature_names=list(names), extractors=list(EXTRACTORS), hidden_size=H.shape[1],
+                             mean=mean, scale=scale, coef=clf.coef_[0].astype(np.float64),
+                             bias=float(clf.intercept_[0]))
+    return Fitted("hidden", lambda d: model.logit_from(d.hidden["h_mid"], _X(d, names)), model, names)
 
 
 CANDIDATES: dict[str, Callable[..., Fitted]] = {

@@ -93,6 +93,11 @@ TABLE_KIND_TEXT = {
     "sequence": "sequence: a 1-D CNN over the per-token SmolLM2 statistics (log-prob, entropy, log-rank, "
                 "standardized surprise) of the first tokens, mean- and max-pooled, joined with the standardized "
                 "document features in a small MLP, plus a linear skip path on the features; Platt calibration.",
+    "hidden": "hidden: SmolLM2's middle-layer hidden state (576 dimensions), mean-pooled over the token budget in "
+              "the same forward pass as the statistics, next to the document features -> standardized -> L2 "
+              "logistic regression -> Platt calibration. A head that reads representations: check its "
+              "false-positive rate on plain and learner-style human writing (BENCHMARKS.md, fairness gate) "
+              "before relying on it for non-native writers' texts.",
 }
 
 

@@ -107,7 +107,8 @@ def _per_row(df: pd.DataFrame, model, method: str, *, cache_dir: str | None, pro
     provider = ModelProvider(cache_dir=cache_dir)
     model.attach(provider)
     extractors = model_extractors(model.extractors, models=provider,
-                                  lm_budget=(model.meta or {}).get("lm_token_budget"))
+                                  lm_budget=(model.meta or {}).get("lm_token_budget"),
+                                  lm_hidden=model.needs_hidden_states)
     cache = FeatureCache(default_cache_path(cache_dir))
     texts = list(df["text"])
     docs, problems = make_documents(texts)

@@ -144,7 +144,8 @@ def model_proba(model, F: pd.DataFrame, texts) -> np.ndarray:
 
         docs, _ = make_documents(list(texts))
         extractors = model_extractors(model.extractors, models=ModelProvider(),
-                                      lm_budget=(model.meta or {}).get("lm_token_budget"))
+                                      lm_budget=(model.meta or {}).get("lm_token_budget"),
+                                      lm_hidden=model.needs_hidden_states)
         sets = featurize(docs, extractors)
         return model.predict_proba(np.stack([model.vectorize(fs.values) for fs in sets]),
                                    extras=[fs.extra for fs in sets])

@@ -31,7 +31,8 @@ from .domain import fit_domain_model
 from .linear import calibrate_logits, feature_ranges
 from .table_data import TableData, load_table_data
 
-KINDS = {"linear": "linear", "linear-evidence": "linear-evidence", "sequence": "cnn-res", "sequence-joint": "cnn"}
+KINDS = {"linear": "linear", "linear-evidence": "linear-evidence", "sequence": "cnn-res", "sequence-joint": "cnn",
+         "hidden": "hidden"}
 MIN_OOF_ROWS = 10
 CROSS_FOLDS = 5
 
