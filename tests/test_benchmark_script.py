@@ -81,3 +81,32 @@ def test_fused_benchmark_compares_variants_on_the_same_folds_and_saves_the_fused
     assert res["variants"]["fused"]["residual"]["encoder_correction_std"] >= 0
     model = load_model(saved)
     assert model.type == "fused" and model.metrics["logo"].keys() == {"toy-llm-a", "toy-llm-b"}
+
+
+def test_unseen_humans_are_untouched_english_held_out_humans_outside_the_table(tmp_path) -> None:
+    """The fairness gate's human set (build_feature_table.py --unseen-humans): validation/test human rows only,
+    never a row the table holds, an attacked/mixed row or another language, capped per dataset x domain."""
+    import pandas as pd
+
+    from ghostscore.textkey import text_key
+    from ghostscore.training.feature_table import TableSpec, write_shard
+
+    spec = importlib.util.spec_from_file_location("build_feature_table", ROOT / "benchmarks" / "build_feature_table.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rows = []
+    for i in range(40):
+        rows.append({"text": f"human text number {i}", "y": 0, "split": ["train", "validation", "test"][i % 3],
+                     "lang": "de" if i % 10 == 1 else "en", "attack": "data-mixing" if i % 10 == 2 else None,
+                     "dataset": "a" if i < 30 else "b", "domain": "news", "generator": None})
+    rows.append({"text": "machine text", "y": 1, "split": "test", "lang": "en", "attack": None, "dataset": "a",
+                 "domain": "news", "generator": "g"})
+    df = pd.DataFrame(rows)
+    in_table = df.text[4]  # a validation human already in the table
+    write_shard(tmp_path / "t", [{"key": text_key(in_table), "y": 0, "split": "validation", "n_tokens": 3,
+                                  "n_input": 3, "logprob": [-1.0, -2.0], "rank": [1, 2], "entropy": [1.0, 1.0],
+                                  "variance": [1.0, 1.0], "h_mid": [0.0], "h_last": [0.0]}], TableSpec())
+    got = mod.unseen_humans(df, str(tmp_path / "t"), cap=5)
+    assert len(got) and (got.y == 0).all() and got.split.isin(["validation", "test"]).all()
+    assert (got.lang == "en").all() and got.attack.isna().all() and in_table not in set(got.text)
+    assert got.groupby("dataset").size().max() <= 5
