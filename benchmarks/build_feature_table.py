@@ -29,7 +29,9 @@ from ghostscore.training.feature_table import OrtTableScorer, TableScorer, build
 def unseen_humans(df: pd.DataFrame, table: str, *, cap: int, seed: int = 0) -> pd.DataFrame:
     """Human texts no model trained or was calibrated on: validation/test rows outside ``table``, English,
     shuffled, at most ``cap`` per dataset x domain, so every source and genre of human writing is represented."""
-    have = set(read_table(table)["key"]) if Path(table).exists() else set()
+    if not Path(table).is_dir():  # a mistyped path would let the table's own rows into the "unseen" set
+        raise SystemExit(f"--unseen-humans: no feature table at {table}")
+    have = set(read_table(table)["key"])
     keep = ((df["y"] == 0) & df["split"].isin(["validation", "test"]) & (df["lang"].fillna("en") == "en")
             & df["attack"].isna())  # untouched human writing (attacked or mixed rows are not)
     rows = df[keep & ~df["text"].map(text_key).isin(have)]

@@ -56,7 +56,7 @@ class LinearModel:
 
     def predict_proba(self, X: np.ndarray, docs: Any = None, extras: Any = None) -> np.ndarray:
         """Calibrated P(machine); ``docs`` is accepted for API parity with text-reading models."""
-        return platt(self.logit(X), self.calibration)
+        return platt(self.logit(X, docs, extras), self.calibration)
 
     def contributions(self, x: np.ndarray) -> dict[str, float]:
         z = self.standardize(np.asarray(x)[None, :])[0]
@@ -84,16 +84,22 @@ class LinearModel:
             "operating_point": self.operating_point.to_json() if self.operating_point else None,
             "metrics": self.metrics,
             "meta": self.meta,
+            **self._config_extra(),
         }
         return write_artifact(directory, config, domain_model=self.domain_model, card=card)
+
+    def _config_extra(self) -> dict[str, Any]:
+        """Config entries a subclass adds (the hidden-state head: its hidden size)."""
+        return {}
 
     @classmethod
     def from_config(cls, config: dict[str, Any], directory: Path) -> LinearModel:
         tensors = load_file(str(directory / "weights.safetensors"))
         names = list(config["feature_names"])
+        width = len(names) + int(config.get("hidden_size", 0))  # hidden-state heads weigh those dimensions first
         for key in ("mean", "scale", "coef"):
-            if tensors[key].shape != (len(names),):
-                raise ModelError(f"{directory}: {key} has shape {tensors[key].shape}, expected ({len(names)},)")
+            if tensors[key].shape != (width,):
+                raise ModelError(f"{directory}: {key} has shape {tensors[key].shape}, expected ({width},)")
         op = config.get("operating_point")
         return cls(
             feature_names=names,

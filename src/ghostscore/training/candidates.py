@@ -138,7 +138,7 @@ def fit_hidden(train: TableData, *, sign_consistent: bool = False, C: float = 0.
     mean, scale = fit_scaler(X)
     clf = LogisticRegression(C=C, max_iter=3000, class_weight="balanced", random_state=seed)
     clf.fit(standardize(X, mean, scale), train.rows["y"].to_numpy())
-    model = HiddenStateModel(feature_names=list(names), extractors=list(EXTRACTORS), hidden_size=H.shape[1],
+    model = HiddenStateModel(feature_names=list(names), extractors=list(EXTRACTORS),
                              mean=mean, scale=scale, coef=clf.coef_[0].astype(np.float64),
                              bias=float(clf.intercept_[0]))
     return Fitted("hidden", lambda d: model.logit_from(d.hidden["h_mid"], _X(d, names)), model, names)
