@@ -27,6 +27,7 @@ import math
 import platform
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -227,15 +228,19 @@ def summarize(out: dict, key: str, modern: bool = False) -> dict:
     return res
 
 
-def load_fixtures(path: str | None, cache_dir: str | None) -> TableData | None:
-    """Learner-style human texts of our own, scored by the LM here (a few seconds)."""
-    if not path:
+def load_fixtures(paths: Sequence[str] | None, cache_dir: str | None, budgets: Sequence[int] = (),
+                  ) -> TableData | None:
+    """Learner-style human texts of our own, scored by the LM here (a few seconds), with hidden states pooled
+    over each of ``budgets`` too."""
+    if not paths:
         return None
     import tempfile
 
+    from ghostscore.textkey import text_key
     from ghostscore.training.feature_table import TableScorer, build
+    from ghostscore.training.pooled_hidden import build_pooled
 
-    df = pd.read_json(path, lines=True)
+    df = pd.concat([pd.read_json(p, lines=True) for p in paths], ignore_index=True)
     df["y"] = 0
     for c in ("split", "group", "dataset", "generator", "domain", "attack", "lang", "id"):
         if c not in df.columns:
@@ -243,6 +248,8 @@ def load_fixtures(path: str | None, cache_dir: str | None) -> TableData | None:
     df["group"] = df["group"].fillna(pd.Series(range(len(df))).astype(str))
     tmp = Path(tempfile.mkdtemp())
     build(df, tmp / "table", scorer=TableScorer(), progress=False)
+    for k in budgets:
+        build_pooled(tmp / "table", dict(zip((text_key(t) for t in df["text"]), df["text"], strict=True)), k)
     data_path = tmp / "fixtures.jsonl"
     df.assign(label="human").to_json(data_path, orient="records", lines=True)
     return load_table_data(tmp / "table", [str(data_path)], cache_dir=cache_dir, progress=False)
@@ -309,7 +316,8 @@ def main(argv=None) -> None:
     ap.add_argument("--shipped-calibration", default="linear,linear-evidence",
                     help="candidates calibrated with the shipped recipe (held-out-generator + cross-fitted scores; "
                          "about 15 fits per fold), the others on validation alone")
-    ap.add_argument("--fixtures", default=None, help="JSONL of human texts (learner-style) for the fairness gate")
+    ap.add_argument("--fixtures", nargs="*", default=None,
+                    help="JSONL files of human texts (learner-style) for the fairness gate")
     ap.add_argument("--min-machine", type=int, default=30, help="LOGO: generators with at least this many rows")
     ap.add_argument("--budgets", default="", help="comma-separated token budgets for the AUROC-vs-tokens curve")
     ap.add_argument("--budget-candidates", default="zeroshot,linear", help="candidates refitted at each budget")
@@ -318,7 +326,8 @@ def main(argv=None) -> None:
     t0 = time.time()
     data = load_table_data(args.table, args.data, cache_dir=args.cache_dir)
     splits = {s: (data.rows["split"] == s).to_numpy() for s in ("train", "validation", "test")}
-    fixtures = load_fixtures(args.fixtures, args.cache_dir)
+    budgets = sorted({int(c.partition("@")[2]) for c in args.candidates.split(",") if "@" in c})
+    fixtures = load_fixtures(args.fixtures, args.cache_dir, budgets)
     print(f"rows {len(data.rows)} ({ {s: int(m.sum()) for s, m in splits.items()} }) in {time.time() - t0:.0f}s",
           file=sys.stderr)
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]

@@ -77,20 +77,32 @@ def test_model_with_unknown_features_is_a_clear_error(tmp_path) -> None:
 
 
 @pytest.mark.models
-def test_shipped_default_is_the_table_trained_linear_model_and_scores_with_evidence() -> None:
+def test_shipped_default_is_the_hidden_state_head_at_128_tokens_and_scores_with_evidence() -> None:
     det = Detector.load()
-    assert det.model.type == "linear"
+    assert det.model.type == "hidden" and det.model.needs_hidden_states
     assert det.model.meta["lm_token_budget"] == 128
-    assert det.model.meta["config"]["candidate"] == "linear-evidence"  # hand cues only add suspicion
-    hand = [w for n, w in zip(det.model.feature_names, det.model.coef, strict=True) if not n.startswith("lm_")]
-    assert hand and all(w > 0 for w in hand)
-    assert {"news", "abstract"} <= set(det.model.operating_point.domain_quantiles)  # per-domain thresholds
-    assert [ex.budget for ex in det.extractors if ex.name == "lm"] == [128]  # the Detector scores what it learned
-    assert det.model.operating_point.machine_quantiles  # 'human' is bounded by held-out machine scores
+    assert det.model.meta["config"]["candidate"] == "hidden"
+    op = det.model.operating_point
+    assert op.has_own_threshold("news") and op.has_own_threshold("abstract")  # per-domain thresholds
+    assert not op.has_own_threshold("wikipedia")  # 70 calibration humans: the strictest threshold instead
+    lm = [ex for ex in det.extractors if ex.name == "lm"]
+    assert [(ex.budget, ex.hidden) for ex in lm] == [(128, True)]  # pooled over the budget it was trained on
+    assert op.machine_quantiles  # 'human' is bounded by held-out machine scores
     s = det.score(EXAMPLE)
     assert s.model == "default" and s.ai_probability is not None
     assert det.score(HUMAN).ai_probability < s.ai_probability
     assert set(det.model.contributions(det.model.vectorize(s.features))) == set(det.model.feature_names)
+
+
+@pytest.mark.models
+def test_packaged_evidence_model_reads_no_representation_and_hand_cues_only_add_suspicion() -> None:
+    """`--model evidence` (the previous default): LM statistics + one-sided hand cues, no hidden state."""
+    det = Detector.load("evidence")
+    assert det.model.type == "linear" and not getattr(det.model, "needs_hidden_states", False)
+    assert det.model.meta["config"]["candidate"] == "linear-evidence" and det.model.meta["lm_token_budget"] == 128
+    hand = [w for n, w in zip(det.model.feature_names, det.model.coef, strict=True) if not n.startswith("lm_")]
+    assert hand and all(w > 0 for w in hand)
+    assert det.score(HUMAN).ai_probability < det.score(EXAMPLE).ai_probability
 
 
 def test_explain_per_call_adds_evidence_without_moving_the_score(detector: Detector) -> None:
@@ -135,7 +147,7 @@ def _layout_variants(text: str) -> dict[str, str]:
 
 
 @pytest.mark.models
-@pytest.mark.parametrize("name", ["default", "linear", "sequence", "hidden", "features-only"])
+@pytest.mark.parametrize("name", ["default", "evidence", "linear", "sequence", "hidden", "features-only"])
 def test_shipped_models_barely_move_when_layout_quotes_or_length_change(name: str) -> None:
     """A model that learned the corpus's layout cues would flag every real article with paragraph breaks; the
     shipped models read layout-free features (and layout-free text), so these edits move P(machine) little."""

@@ -254,6 +254,77 @@ def test_hidden_head_trains_saves_and_reloads_to_the_same_scores(tmp_path: Path)
     assert "hidden state" in (tmp_path / "m" / "MODEL_CARD.md").read_text()
 
 
+def test_hidden_evidence_head_keeps_only_hand_features_that_add_suspicion(tmp_path: Path) -> None:
+    from ghostscore.classifiers import load_model
+    from ghostscore.training.candidates import fit_hidden, fit_linear_evidence
+    from ghostscore.training.config import TrainConfig
+    from ghostscore.training.table_train import train_from_table
+
+    data, td = _fake_table_data(tmp_path)
+    train = td.subset((td.rows.split == "train").to_numpy())
+    fitted = fit_hidden(train, evidence=True)
+    assert fitted.name == "hidden-evidence" and list(fitted.names) == list(fit_linear_evidence(train).names)
+    cfg = TrainConfig(data=[str(data)], out=str(tmp_path / "m"), kind="hidden-evidence",
+                      features_table=str(tmp_path / "t"), cache_dir=str(tmp_path / "cache"))
+    back = load_model(train_from_table(cfg, progress=False))
+    assert back.type == "hidden" and back.meta["config"]["candidate"] == "hidden-evidence"
+    assert not set(back.meta.get("pointing_to_human_dropped", [])) & set(back.feature_names)
+
+
+class FakePooler:
+    """Pooled 'hidden state' = a function of the text's first ``max_tokens`` words (so budgets differ)."""
+
+    layer = 1
+
+    def __init__(self, max_tokens: int) -> None:
+        self.max_tokens = max_tokens
+
+    def pool(self, texts: list[str]) -> np.ndarray:
+        return np.stack([np.full(8, sum(len(w) for w in t.split()[: self.max_tokens]) / 100.0) for t in texts])
+
+
+def test_hidden_states_pooled_at_a_smaller_budget_are_what_a_model_at_that_budget_trains_on(tmp_path: Path) -> None:
+    """`benchmarks/pool_hidden.py` stores states pooled over K tokens beside the table; `with_budget(K)` (what
+    `train --lm-budget K` and `NAME@K` use) switches to them, and without them a hidden-state model refuses to fit."""
+    from ghostscore.errors import InputError
+    from ghostscore.textkey import text_key
+    from ghostscore.training.candidates import fit_hidden
+    from ghostscore.training.data import load_labeled
+    from ghostscore.training.pooled_hidden import build_pooled, pooled_dir, read_pooled
+    from ghostscore.training.table_data import load_table_data
+
+    data, td = _fake_table_data(tmp_path)
+    with pytest.raises(InputError, match="pool_hidden"):
+        fit_hidden(td.with_budget(8))
+    corpus = load_labeled([str(data)])
+    texts = dict(zip((text_key(t) for t in corpus["text"]), corpus["text"], strict=True))
+    half = dict(list(texts.items())[: len(texts) // 2])
+    assert build_pooled(tmp_path / "t", half, 8, pooler=FakePooler(8)) == len(half)
+    partial = load_table_data(tmp_path / "t", [str(data)], cache_dir=str(tmp_path / "cache"), progress=False)
+    assert 8 not in partial.pooled  # a set missing rows is not used: the model would not be the one named
+    assert build_pooled(tmp_path / "t", texts, 8, pooler=FakePooler(8)) == len(texts) - len(half)  # resumes
+    full = load_table_data(tmp_path / "t", [str(data)], cache_dir=str(tmp_path / "cache"), progress=False)
+    at8 = full.with_budget(8)
+    assert not np.array_equal(at8.hidden["h_mid"], full.hidden["h_mid"])
+    from ghostscore.training.feature_table import flat_view
+
+    expect = FakePooler(8).pool([flat_view(t) for t in full.rows.text])
+    np.testing.assert_allclose(at8.hidden["h_mid"], expect, rtol=1e-3)
+    assert at8.subset(np.arange(len(at8.rows)) < 5).hidden["h_mid"].shape == (5, 8)
+    fit_hidden(at8)  # trains at the budget it will serve
+    assert full.with_budget(TableSpec().max_tokens).hidden is full.hidden  # the table's own budget
+    # a pooled set built by another table spec is refused, as the table itself is
+    import pyarrow.parquet as pq
+
+    shard = next(pooled_dir(tmp_path / "t", 8).glob("part-*.parquet"))
+    t = pq.read_table(shard)
+    meta = json.loads(t.schema.metadata[b"ghostscore"])
+    meta["table"]["version"] = "0"
+    pq.write_table(t.replace_schema_metadata({b"ghostscore": json.dumps(meta).encode()}), shard)
+    with pytest.raises(TableVersionError):
+        read_pooled(tmp_path / "t", 8)
+
+
 @pytest.mark.models
 @pytest.mark.skipif(not HAVE_MODELS, reason="model packages missing")
 def test_served_hidden_state_is_the_tables_and_leaves_the_statistics_alone() -> None:
@@ -286,3 +357,10 @@ def test_served_hidden_state_is_the_tables_and_leaves_the_statistics_alone() -> 
         np.testing.assert_allclose(s.extra["lm_hidden"], r.hidden, rtol=2e-3, atol=0.05)
     with pytest.raises(Exception, match="hidden"):
         load_scorer(backend="onnx", threads=2).score_tokens(["two words"], 256, hidden=True)
+    # states pooled beside the table for a smaller budget (benchmarks/pool_hidden.py) are the served ones there
+    from ghostscore.training.pooled_hidden import MidLayerPooler
+
+    at128 = LMExtractor(provider, budget=128, hidden=True).extract_many(docs)
+    pooled = MidLayerPooler(128, threads=2).pool([d.flat_text for d in docs])
+    for s, h in zip(at128, pooled, strict=True):
+        np.testing.assert_allclose(s.extra["lm_hidden"], h, rtol=2e-3, atol=0.05)

@@ -30,6 +30,25 @@ def test_per_domain_thresholds_hold_their_fpr() -> None:
     assert np.mean(fresh["abstract"] >= pooled.threshold()) > 0.02  # what the per-domain thresholds prevent
 
 
+def test_small_domains_raise_the_guard_but_get_no_threshold_of_their_own() -> None:
+    """A 1% quantile of 70 humans is about their maximum: fresh texts of that source pass it more often than 1%.
+    The guard (strictest calibrated threshold) is what they get instead."""
+    rng = np.random.default_rng(3)
+    big, small = rng.beta(4, 6, 3000), rng.beta(2, 8, 70)
+    op = OperatingPoint.from_scores(np.r_[big, small], fpr=0.01, domains=["news"] * 3000 + ["wikipedia"] * 70)
+    assert op.domain_counts == {"news": 3000, "wikipedia": 70}
+    assert op.has_own_threshold("news") and not op.has_own_threshold("wikipedia")
+    own_small = OperatingPoint._quantile_threshold(op.domain_quantiles["wikipedia"], 0.01)
+    assert op.threshold(domain="wikipedia") == op.threshold() >= own_small  # the guard, which its quantile raised
+    fresh = rng.beta(2, 8, 20000)
+    assert np.mean(fresh >= op.threshold(domain="wikipedia")) <= 0.013
+    assert np.mean(fresh >= own_small) > np.mean(fresh >= op.threshold(domain="wikipedia"))
+    assert OperatingPoint.from_json(op.to_json()) == op
+    legacy = op.to_json()
+    del legacy["domain_counts"]  # artifacts written before the counts trust every stored domain, as trained
+    assert OperatingPoint.from_json(legacy).has_own_threshold("wikipedia")
+
+
 def test_human_verdict_is_bounded_by_machine_scores() -> None:
     rng = np.random.default_rng(1)
     humans, machines = rng.beta(2, 6, 3000), rng.beta(5, 3, 3000)

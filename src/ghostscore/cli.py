@@ -176,7 +176,7 @@ def train(
     out: Path = typer.Option(..., "--out", help="Directory for the trained model."),
     kind: str = typer.Option(
         "linear", help="linear, fused, or (with --features-table) linear-evidence, sequence, sequence-joint, "
-        "hidden."),
+        "hidden, hidden-evidence."),
     features_table: Path = typer.Option(
         None, "--features-table", help="Train from a stored LM feature table (data/features/...): no LM pass; "
         "--data gives the texts for the hand features."),

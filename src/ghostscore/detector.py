@@ -129,7 +129,7 @@ class Detector:
         fpr = self.fpr if fpr is None else fpr
         if fpr is not None and op is None:
             raise ModelError("this model has no stored operating point; cannot choose an FPR")
-        if op is None or domain not in op.domain_quantiles:
+        if op is None or not op.has_own_threshold(domain):
             domain = None
         band = op.band(fpr, domain) if op else None
         if problems or probability is None or not math.isfinite(probability):

@@ -9,7 +9,9 @@ Per-domain guard: a threshold that holds 1% false positives on the pooled valida
 accuse 2-4% of one domain's writers. ``domain_quantiles`` keeps the same quantiles per validation
 domain (only domains with at least ``MIN_DOMAIN_HUMANS`` human texts, so one noisy domain cannot set the
 threshold), and the threshold is the highest of the pooled and per-domain ones: the stated FPR then holds
-in every domain the model was calibrated on, at the price of some recall.
+in every domain the model was calibrated on, at the price of some recall. A text of a recognized domain gets
+that domain's own threshold only when at least ``MIN_OWN_THRESHOLD_HUMANS`` humans set it; a smaller
+domain's quantile still raises the guard, but its own 1% quantile is too close to its maximum to trust.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ import numpy as np
 DEFAULT_FPR = 0.01
 UNCERTAIN_FACTOR = 5.0  # the uncertain band starts at the threshold for 5x the target FPR
 MIN_DOMAIN_HUMANS = 50  # fewer validation humans than this: the domain's 1% quantile is noise
+# A domain's own threshold needs this many: with n humans the 1% quantile lies among the top n/100 scores; at
+# 50-70 that is their maximum, and fresh texts of the same source pass it far more often than 1% (BENCHMARKS.md:
+# 13% of unseen SQuAD paragraphs over a wikipedia threshold set by 70 humans). 200 leaves two humans above it.
+MIN_OWN_THRESHOLD_HUMANS = 200
 DEFAULT_MAX_MISS = 0.05  # 'human' only where at most this share of (unseen-generator) machine texts fall
 
 
@@ -59,6 +65,14 @@ class OperatingPoint:
     domain_quantiles: dict[str, list[float]] = field(default_factory=dict)
     machine_quantiles: list[float] | None = None
     max_miss: float = DEFAULT_MAX_MISS
+    domain_counts: dict[str, int] = field(default_factory=dict)  # humans behind each domain's quantiles
+
+    def has_own_threshold(self, domain: str | None) -> bool:
+        """Whether ``domain`` gets its own threshold (calibrated on enough humans; artifacts that predate the
+        counts trust every stored domain, as they were trained to)."""
+        if domain is None or domain not in self.domain_quantiles:
+            return False
+        return not self.domain_counts or self.domain_counts.get(domain, 0) >= MIN_OWN_THRESHOLD_HUMANS
 
     @staticmethod
     def _quantile_threshold(quantiles: list[float], fpr: float) -> float:
@@ -67,12 +81,12 @@ class OperatingPoint:
         return float(min(1.0, np.interp(1.0 - fpr, np.linspace(0, 1, len(q)), q) + 1e-9))
 
     def threshold(self, fpr: float | None = None, domain: str | None = None) -> float:
-        """The ``ai`` threshold: the text's own domain's when that domain was calibrated (per-domain
-        thresholds), else the strictest of the pooled and every per-domain one (the guard)."""
+        """The ``ai`` threshold: the text's own domain's when that domain was calibrated on enough humans
+        (per-domain thresholds), else the strictest of the pooled and every per-domain one (the guard)."""
         fpr = self.fpr if fpr is None else fpr
         if not 0 < fpr < 1:
             raise ValueError(f"fpr must lie in (0, 1), got {fpr}")
-        if domain is not None and domain in self.domain_quantiles:
+        if self.has_own_threshold(domain):
             return self._quantile_threshold(self.domain_quantiles[domain], fpr)
         return max(self._quantile_threshold(q, fpr)
                    for q in [self.human_quantiles, *self.domain_quantiles.values()])
@@ -113,6 +127,8 @@ class OperatingPoint:
         if self.machine_quantiles:
             out["machine_quantiles"] = self.machine_quantiles
             out["max_miss"] = self.max_miss
+        if self.domain_counts:
+            out["domain_counts"] = self.domain_counts
         return out
 
     @staticmethod
@@ -120,7 +136,8 @@ class OperatingPoint:
         if not op:
             return None
         return OperatingPoint(op["human_quantiles"], op["fpr"], dict(op.get("domain_quantiles") or {}),
-                              op.get("machine_quantiles"), float(op.get("max_miss", DEFAULT_MAX_MISS)))
+                              op.get("machine_quantiles"), float(op.get("max_miss", DEFAULT_MAX_MISS)),
+                              {k: int(v) for k, v in (op.get("domain_counts") or {}).items()})
 
     @staticmethod
     def from_scores(
@@ -133,6 +150,7 @@ class OperatingPoint:
         grid = np.linspace(0, 1, 1001)
         probs = np.asarray(human_probs, dtype=float)
         per_domain: dict[str, list[float]] = {}
+        counts: dict[str, int] = {}
         if domains is not None:
             labels = np.asarray(domains, dtype=object).astype(str)
             if len(labels) != len(probs):
@@ -141,10 +159,12 @@ class OperatingPoint:
                 m = labels == d
                 if m.sum() >= min_domain_humans:
                     per_domain[d] = [float(x) for x in np.quantile(probs[m], grid)]
+                    counts[d] = int(m.sum())
         machine = None
         if machine_probs is not None and len(machine_probs):
             machine = [float(x) for x in np.quantile(np.asarray(machine_probs, dtype=float), grid)]
-        return OperatingPoint([float(x) for x in np.quantile(probs, grid)], fpr, per_domain, machine, max_miss)
+        return OperatingPoint([float(x) for x in np.quantile(probs, grid)], fpr, per_domain, machine, max_miss,
+                              counts)
 
 
 

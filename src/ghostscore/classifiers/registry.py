@@ -14,7 +14,7 @@ from .hidden import HiddenStateModel
 from .linear import LinearModel
 from .sequence import SequenceModel
 
-PACKAGED_MODELS = ("default", "linear", "sequence", "hidden", "features-only")
+PACKAGED_MODELS = ("default", "evidence", "linear", "sequence", "hidden", "features-only")
 MODEL_TYPES: dict[str, type] = {"linear": LinearModel, "fused": FusedModel, "sequence": SequenceModel,
                                "hidden": HiddenStateModel}
 

@@ -14,6 +14,7 @@
     cnn-res    the same CNN as a correction to the frozen linear model (residual recipe)
     hidden     logistic regression on SmolLM2's pooled middle-layer hidden state + the features (shipped as
                ``hidden``: ``classifiers.hidden.HiddenStateModel``)
+    hidden-evidence  the same with only the hand features that add suspicion (those ``linear-evidence`` keeps)
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 
 from ..classifiers.calibration import fit_scaler, standardize
 from ..classifiers.hidden import HiddenStateModel
+from ..errors import InputError
 from .linear import fit_linear
 from .selection import sign_consistent_features
 from .sequence import fit_sequence, sequence_logits
@@ -127,13 +129,14 @@ def fit_cnn(train: TableData, *, residual: bool = False, sign_consistent: bool =
                   lambda d: sequence_logits(model, d.sequences, d.lengths, _X(d, names)), model, names)
 
 
-def fit_hidden(train: TableData, *, sign_consistent: bool = False, C: float = 0.05, seed: int = 0,
-               **_: Any) -> Fitted:
-    """The shipped ``hidden`` recipe: L2 logistic regression on [pooled middle-layer state, features]."""
+def fit_hidden(train: TableData, *, sign_consistent: bool = False, evidence: bool = False, C: float = 0.05,
+               seed: int = 0, **_: Any) -> Fitted:
+    """The shipped ``hidden`` recipe: L2 logistic regression on [pooled middle-layer state, features].
+    ``evidence``: only the hand features ``linear-evidence`` keeps on the same rows (those that add suspicion)."""
     from sklearn.linear_model import LogisticRegression
 
-    names = _names(train, False, sign_consistent)
-    H = train.hidden["h_mid"]
+    names = list(fit_linear_evidence(train, seed=seed).names) if evidence else _names(train, False, sign_consistent)
+    H = _hidden(train)
     X = np.concatenate([H, _X(train, names)], axis=1)
     mean, scale = fit_scaler(X)
     clf = LogisticRegression(C=C, max_iter=3000, class_weight="balanced", random_state=seed)
@@ -141,7 +144,15 @@ def fit_hidden(train: TableData, *, sign_consistent: bool = False, C: float = 0.
     model = HiddenStateModel(feature_names=list(names), extractors=list(EXTRACTORS),
                              mean=mean, scale=scale, coef=clf.coef_[0].astype(np.float64),
                              bias=float(clf.intercept_[0]))
-    return Fitted("hidden", lambda d: model.logit_from(d.hidden["h_mid"], _X(d, names)), model, names)
+    return Fitted("hidden-evidence" if evidence else "hidden",
+                  lambda d: model.logit_from(_hidden(d), _X(d, names)), model, names)
+
+
+def _hidden(d: TableData) -> np.ndarray:
+    if "h_mid" not in d.hidden:
+        raise InputError("no_hidden", "no hidden states pooled over this token budget beside the feature table: "
+                         "build them with benchmarks/pool_hidden.py --tokens K")
+    return d.hidden["h_mid"]
 
 
 CANDIDATES: dict[str, Callable[..., Fitted]] = {
@@ -155,4 +166,5 @@ CANDIDATES: dict[str, Callable[..., Fitted]] = {
     "cnn": fit_cnn,
     "cnn-res": lambda t, **kw: fit_cnn(t, residual=True, **kw),
     "hidden": fit_hidden,
+    "hidden-evidence": lambda t, **kw: fit_hidden(t, evidence=True, **kw),
 }

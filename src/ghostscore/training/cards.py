@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..classifiers.calibration import MIN_DOMAIN_HUMANS, OperatingPoint
+from ..classifiers.calibration import MIN_DOMAIN_HUMANS, MIN_OWN_THRESHOLD_HUMANS, OperatingPoint
 from ..classifiers.linear import LinearModel
 from ..document import MIN_WORDS
 
@@ -20,9 +20,13 @@ def operating_point_lines(op: OperatingPoint | None, source: str = "validation")
         "## Operating point",
         f"`ai` when P(machine) >= {hi:.3f}: at most {op.fpr:.1%} of {source} human texts score that high"
         + (f", overall and within each of these domains: {', '.join(sorted(op.domain_quantiles))}. A text whose "
-           "domain the model recognizes gets its domain's threshold, any other the strictest of them "
-           + ", ".join(f"{d} {op.threshold(domain=d):.3f}" for d in sorted(op.domain_quantiles))
-           + f" (domains with fewer than {MIN_DOMAIN_HUMANS} human texts count only in the pooled figure)."
+           "domain the model recognizes gets its domain's threshold when at least "
+           f"{MIN_OWN_THRESHOLD_HUMANS} humans set it ("
+           + (", ".join(f"{d} {op.threshold(domain=d):.3f}" for d in sorted(op.domain_quantiles)
+                        if op.has_own_threshold(d)) or "none")
+           + "), any other the strictest of them (domains with fewer than "
+           f"{MIN_DOMAIN_HUMANS} human texts count only in the pooled figure; humans per domain: "
+           + ", ".join(f"{d} {n}" for d, n in sorted(op.domain_counts.items())) + ")."
            if op.domain_quantiles else "."),
         (f"`human` only below {lo:.3f}: {op.miss_rate():.1%} of {source} machine texts, each scored by a model "
          "that never saw its generator, fall there (the miss rate); `uncertain` in between."

@@ -9,7 +9,7 @@ here reads exactly what the Detector gives it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ from ..features.pipeline import default_cache_path, feature_frame, make_document
 from ..textkey import text_key
 from .data import load_labeled
 from .feature_table import read_table
+from .pooled_hidden import read_pooled
 
 SEQ_CHANNELS = ("logprob", "entropy", "logrank", "surprise")  # surprise = (logprob + entropy) / sqrt(var)
 
@@ -36,18 +37,21 @@ class TableData:
     features: pd.DataFrame      # LM token features + hand features (named as the extractors name them)
     sequences: np.ndarray       # (n, T, len(SEQ_CHANNELS)) float32, zero-padded
     lengths: np.ndarray         # scored tokens per row
-    hidden: dict[str, np.ndarray]  # "h_mid" / "h_last": (n, d) float32
+    hidden: dict[str, np.ndarray]  # "h_mid" / "h_last": (n, d) float32, pooled over the table's budget
     tokens: pd.DataFrame | None = None  # raw per-token arrays (logprob, rank, entropy, variance) per row
+    pooled: dict[int, np.ndarray] = field(default_factory=dict)  # budget K -> h_mid pooled over K tokens
 
     def subset(self, mask: np.ndarray) -> TableData:
         m = np.asarray(mask, bool)
         return TableData(self.rows[m].reset_index(drop=True), self.features[m].reset_index(drop=True),
                          self.sequences[m], self.lengths[m], {k: v[m] for k, v in self.hidden.items()},
-                         None if self.tokens is None else self.tokens[m].reset_index(drop=True))
+                         None if self.tokens is None else self.tokens[m].reset_index(drop=True),
+                         {k: v[m] for k, v in self.pooled.items()})
 
     def with_budget(self, k: int) -> TableData:
         """The same rows as if the LM had scored only the first ``k`` tokens (for the AUROC-vs-tokens curve):
-        LM features recomputed from the truncated arrays, sequences cut."""
+        LM features recomputed from the truncated arrays, sequences cut, hidden states pooled over ``k`` tokens
+        (``pooled``; none when they were not built for ``k``: a hidden-state model cannot be fitted then)."""
         if self.tokens is None:
             raise ValueError("no raw token arrays in this TableData")
         t = self.tokens
@@ -58,7 +62,13 @@ class TableData:
         feats[list(TOKEN_FEATURES)] = lm.to_numpy()
         lengths = np.minimum(self.lengths, k - 1)
         seqs = self.sequences[:, : k - 1].copy()
-        return TableData(self.rows, feats, seqs, lengths, self.hidden, self.tokens)
+        from .feature_table import TableSpec
+
+        if k >= TableSpec().max_tokens:
+            hidden = self.hidden
+        else:
+            hidden = {"h_mid": self.pooled[k]} if k in self.pooled else {}
+        return TableData(self.rows, feats, seqs, lengths, hidden, self.tokens, self.pooled)
 
 
 def token_sequences(table: pd.DataFrame, max_tokens: int) -> tuple[np.ndarray, np.ndarray]:
@@ -111,4 +121,17 @@ def load_table_data(
     hidden = {k: np.stack([np.asarray(v, np.float32) for v in table[k]]) for k in ("h_mid", "h_last")}
     meta_cols = ["key", "text", "y", "split", "group", "dataset", "generator", "domain", "attack"]
     tokens = table[["logprob", "rank", "entropy", "variance"]].reset_index(drop=True)
-    return TableData(table[meta_cols].copy(), features, seqs, lengths, hidden, tokens)
+    return TableData(table[meta_cols].copy(), features, seqs, lengths, hidden, tokens,
+                     load_pooled(table_dir, list(table["key"])))
+
+
+def load_pooled(table_dir: str | Path, keys: Sequence[str]) -> dict[int, np.ndarray]:
+    """Every ``pooled-<K>`` set stored beside the table, aligned to ``keys``; a set missing any key is left
+    out (a model fitted on part of the rows would not be the model the benchmark names)."""
+    out: dict[int, np.ndarray] = {}
+    for path in sorted(Path(table_dir).glob("pooled-*")):
+        k = int(path.name.split("-", 1)[1])
+        by_key = read_pooled(table_dir, k)
+        if by_key and all(key in by_key for key in keys):
+            out[k] = np.stack([by_key[key] for key in keys])
+    return out

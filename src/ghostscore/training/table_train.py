@@ -32,7 +32,7 @@ from .linear import calibrate_logits, feature_ranges
 from .table_data import TableData, load_table_data
 
 KINDS = {"linear": "linear", "linear-evidence": "linear-evidence", "sequence": "cnn-res", "sequence-joint": "cnn",
-         "hidden": "hidden"}
+         "hidden": "hidden", "hidden-evidence": "hidden-evidence"}
 MIN_OOF_ROWS = 10
 CROSS_FOLDS = 5
 
@@ -163,7 +163,8 @@ def _dropped(candidate: str, names: list[str]) -> dict[str, list[str]]:
     """Features the recipe left out, under the reason the card states."""
     if not names:
         return {}
-    key = "pointing_to_human_dropped" if candidate == "linear-evidence" else "sign_inconsistent_dropped"
+    key = ("pointing_to_human_dropped" if candidate in ("linear-evidence", "hidden-evidence")
+           else "sign_inconsistent_dropped")
     return {key: names}
 
 
