@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -190,17 +190,8 @@ class OrtTableScorer:
         enc = [np.asarray(e[0], np.int64) for e in self.tokenizer.encode_batch(list(texts))]
         totals = [len(x) for x in enc]
         ids = [x[: self.max_tokens] if len(x) >= 2 else np.pad(x, (0, 2 - len(x))) for x in enc]
-        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
         out: list[dict[str, Any] | None] = [None] * len(ids)
-        i = 0
-        while i < len(order):  # length-sorted batches of about max_batch_tokens, right-padded
-            longest = len(ids[order[i]])
-            rows = order[i : i + max(1, self.max_batch_tokens // longest)]
-            i += len(rows)
-            batch = np.zeros((len(rows), longest), np.int64)
-            for r, ti in enumerate(rows):
-                batch[r, : len(ids[ti])] = ids[ti]
-            lengths = np.array([len(ids[ti]) for ti in rows], np.int64)
+        for rows, batch, lengths in length_batches(ids, self.max_batch_tokens):
             lp, rank, ent, var, hm, hl = self.session.run(None, {"input_ids": batch, "lengths": lengths})
             for r, ti in enumerate(rows):
                 k = len(ids[ti]) - 1
@@ -211,6 +202,21 @@ class OrtTableScorer:
                     "h_mid": hm[r].astype(np.float16), "h_last": hl[r].astype(np.float16),
                 }
         return out  # type: ignore[return-value]
+
+
+def length_batches(ids: Sequence[np.ndarray], max_batch_tokens: int,
+                   ) -> Iterator[tuple[list[int], np.ndarray, np.ndarray]]:
+    """Length-sorted, right-padded batches of about ``max_batch_tokens``: (row indices, ids, lengths)."""
+    order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+    i = 0
+    while i < len(order):
+        longest = len(ids[order[i]])
+        rows = order[i : i + max(1, max_batch_tokens // max(longest, 1))]
+        i += len(rows)
+        batch = np.zeros((len(rows), longest), np.int64)
+        for r, ti in enumerate(rows):
+            batch[r, : len(ids[ti])] = ids[ti]
+        yield rows, batch, np.array([len(ids[ti]) for ti in rows], np.int64)
 
 
 def flat_view(text: str) -> str | None:

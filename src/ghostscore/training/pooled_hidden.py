@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .feature_table import META_KEY, TableSpec, TableVersionError, flat_view
+from .feature_table import META_KEY, TableSpec, TableVersionError, flat_view, length_batches
 
 SHARD_ROWS = 2000
 
@@ -64,16 +64,9 @@ class MidLayerPooler:
         ids = [np.asarray(e[0][: self.max_tokens], np.int64) for e in self.tokenizer.encode_batch(list(texts))]
         ids = [x if len(x) >= 2 else np.pad(x, (0, 2 - len(x))) for x in ids]
         out = np.zeros((len(ids), self.base.config.hidden_size), np.float32)
-        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
-        i = 0
-        while i < len(order):
-            longest = len(ids[order[i]])
-            rows = order[i : i + max(1, self.max_batch_tokens // longest)]
-            i += len(rows)
-            batch = np.zeros((len(rows), longest), np.int64)
-            for r, ti in enumerate(rows):
-                batch[r, : len(ids[ti])] = ids[ti]
-            lengths = torch.tensor([len(ids[ti]) for ti in rows])
+        for rows, batch, lens in length_batches(ids, self.max_batch_tokens):
+            lengths = torch.from_numpy(lens)
+            longest = batch.shape[1]
             with torch.inference_mode():
                 res = self.base(input_ids=torch.from_numpy(batch), use_cache=False, output_hidden_states=True)
                 mid = res.hidden_states[self.layer]
