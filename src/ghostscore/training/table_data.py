@@ -23,7 +23,7 @@ from ..features.lm import TOKEN_FEATURES, token_features
 from ..features.pipeline import default_cache_path, feature_frame, make_documents
 from ..textkey import text_key
 from .data import load_labeled
-from .feature_table import read_table
+from .feature_table import TableSpec, read_table
 from .pooled_hidden import read_pooled
 
 SEQ_CHANNELS = ("logprob", "entropy", "logrank", "surprise")  # surprise = (logprob + entropy) / sqrt(var)
@@ -62,8 +62,6 @@ class TableData:
         feats[list(TOKEN_FEATURES)] = lm.to_numpy()
         lengths = np.minimum(self.lengths, k - 1)
         seqs = self.sequences[:, : k - 1].copy()
-        from .feature_table import TableSpec
-
         if k >= TableSpec().max_tokens:
             hidden = self.hidden
         else:
@@ -115,8 +113,6 @@ def load_table_data(
     hand, _ = feature_frame(list(table["text"]), extractors, cache=cache, progress=progress, desc="hand",
                             docs=docs)
     features = pd.concat([lm, hand.reset_index(drop=True)], axis=1)
-    from .feature_table import TableSpec
-
     seqs, lengths = token_sequences(table, TableSpec().max_tokens)
     hidden = {k: np.stack([np.asarray(v, np.float32) for v in table[k]]) for k in ("h_mid", "h_last")}
     meta_cols = ["key", "text", "y", "split", "group", "dataset", "generator", "domain", "attack"]

@@ -131,7 +131,8 @@ def train_from_table(cfg: TrainConfig, *, progress: bool = True) -> Path:
     candidate = KINDS[cfg.kind]
 
     def fit(part: TableData) -> Fitted:
-        return CANDIDATES[candidate](part, seed=cfg.seed, sign_consistent="lm" in cfg.sign_consistent)
+        kw = {} if cfg.C is None else {"C": cfg.C}  # --C overrides the recipe's regularization
+        return CANDIDATES[candidate](part, seed=cfg.seed, sign_consistent="lm" in cfg.sign_consistent, **kw)
 
     cal = fit_calibrated(fit, train, val, cross_fit=cfg.cross_fit_calibration, seed=cfg.seed, progress=progress)
     final, calibration, op, logits, held_out = cal.final, cal.calibration, cal.op, cal.val_logits, cal.held_out
