@@ -15,7 +15,7 @@ import time
 
 from ghostscore.textkey import text_key
 from ghostscore.training.data import load_labeled
-from ghostscore.training.feature_table import read_table
+from ghostscore.training.feature_table import TableSpec, read_table
 from ghostscore.training.pooled_hidden import MidLayerPooler, build_pooled
 
 
@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--limit-s", type=float, default=None, help="stop each table after this many seconds")
     args = ap.parse_args(argv)
+    if not 2 <= args.tokens < TableSpec().max_tokens:
+        ap.error(f"--tokens must lie in [2, {TableSpec().max_tokens}): the table pools over its own budget already")
     corpus = load_labeled(args.data)
     texts = dict(zip((text_key(t) for t in corpus["text"]), corpus["text"], strict=True))
     pooler = MidLayerPooler(args.tokens, threads=args.threads)

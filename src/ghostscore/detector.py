@@ -117,7 +117,8 @@ class Detector:
         """The domain whose threshold applies to each document (None: the strictest threshold)."""
         dm = self.model.domain_model
         op = self.model.operating_point
-        if dm is None or not docs or op is None or not op.domain_quantiles:  # nothing a domain would change
+        if dm is None or not docs or op is None or not any(map(op.has_own_threshold, op.domain_quantiles)):
+            # no domain has a threshold of its own: the prediction would change nothing
             return [None] * len(docs)
         return [d for d, _ in dm.predict([doc.body_text for doc in docs])]
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .feature_table import META_KEY, TableSpec, TableVersionError, flat_view, length_batches
+from .feature_table import META_KEY, TableSpec, TableVersionError, _shard_paths, flat_view, length_batches
 
 SHARD_ROWS = 2000
 
@@ -85,7 +85,7 @@ def build_pooled(table: str | Path, texts: dict[str, str], max_tokens: int, *, p
     out = pooled_dir(table, max_tokens)
     pooler = pooler or MidLayerPooler(max_tokens)
     spec = pooled_spec(max_tokens, pooler.layer)
-    have = set(_read(out, spec)["key"]) if _shards(out) else set()
+    have = set(_read(out, spec)["key"]) if _shard_paths(out) else set()
     todo = [k for k in texts if k not in have]
     pending_k: list[str] = []
     pending_h: list[np.ndarray] = []
@@ -112,29 +112,22 @@ def build_pooled(table: str | Path, texts: dict[str, str], max_tokens: int, *, p
 def read_pooled(table: str | Path, max_tokens: int) -> dict[str, np.ndarray]:
     """key -> pooled middle-layer state (float32) over the first ``max_tokens`` tokens; {} when none stored."""
     out = pooled_dir(table, max_tokens)
-    if not _shards(out):
+    if not _shard_paths(out):
         return {}
-    df = _read(out, None, max_tokens=max_tokens)
+    df = _read(out, {"table": json.loads(TableSpec().to_json()), "max_tokens": max_tokens})
     return {k: np.asarray(h, np.float32) for k, h in zip(df["key"], df["h_mid"], strict=True)}
 
 
-def _shards(root: Path) -> list[Path]:
-    return sorted(root.glob("part-*.parquet"))
-
-
-def _read(root: Path, spec: dict[str, Any] | None, *, max_tokens: int | None = None) -> Any:
+def _read(root: Path, expect: dict[str, Any]) -> Any:
+    """All shards under ``root``; refused when a shard's metadata disagrees with any key of ``expect``."""
     import pandas as pd
     import pyarrow.parquet as pq
 
     frames = []
-    for path in _shards(root):
+    for path in _shard_paths(root):
         meta = json.loads((pq.read_schema(path).metadata or {}).get(META_KEY, b"{}"))
-        expect_table = json.loads(TableSpec().to_json())
-        ok = (meta == spec) if spec is not None else (meta.get("table") == expect_table
-                                                       and meta.get("max_tokens") == max_tokens)
-        if not ok:
-            raise TableVersionError(f"{path} holds pooled states built with {meta}; this ghostscore expects "
-                                    f"{spec or {'table': expect_table, 'max_tokens': max_tokens}}")
+        if any(meta.get(k) != v for k, v in expect.items()):
+            raise TableVersionError(f"{path} holds pooled states built with {meta}; this ghostscore expects {expect}")
         frames.append(pq.read_table(path).to_pandas())
     return pd.concat(frames, ignore_index=True).drop_duplicates("key", keep="last")
 
@@ -144,7 +137,7 @@ def _write(root: Path, keys: list[str], hidden: list[np.ndarray], spec: dict[str
     import pyarrow.parquet as pq
 
     root.mkdir(parents=True, exist_ok=True)
-    path = root / f"part-{len(_shards(root)):05d}.parquet"
+    path = root / f"part-{len(_shard_paths(root)):05d}.parquet"
     table = pa.table({"key": pa.array(keys),
                       "h_mid": pa.array([np.asarray(h, np.float16) for h in hidden], type=pa.list_(pa.float16()))})
     table = table.replace_schema_metadata({META_KEY: json.dumps(spec, sort_keys=True).encode()})

@@ -126,6 +126,8 @@ def load_pooled(table_dir: str | Path, keys: Sequence[str]) -> dict[int, np.ndar
     out (a model fitted on part of the rows would not be the model the benchmark names)."""
     out: dict[int, np.ndarray] = {}
     for path in sorted(Path(table_dir).glob("pooled-*")):
+        if not path.name.split("-", 1)[1].isdigit():
+            continue  # not a pooled set (pooled_hidden.pooled_dir names them pooled-<K>)
         k = int(path.name.split("-", 1)[1])
         by_key = read_pooled(table_dir, k)
         if by_key and all(key in by_key for key in keys):

@@ -131,7 +131,7 @@ def train_from_table(cfg: TrainConfig, *, progress: bool = True) -> Path:
     candidate = KINDS[cfg.kind]
 
     def fit(part: TableData) -> Fitted:
-        kw = {} if cfg.C is None else {"C": cfg.C}  # --C overrides the recipe's regularization
+        kw = {} if cfg.C is None else {"C": cfg.C}  # TrainConfig.C (Python API) overrides the recipe's
         return CANDIDATES[candidate](part, seed=cfg.seed, sign_consistent="lm" in cfg.sign_consistent, **kw)
 
     cal = fit_calibrated(fit, train, val, cross_fit=cfg.cross_fit_calibration, seed=cfg.seed, progress=progress)
