@@ -8,6 +8,9 @@
     # human texts no model saw, for the fairness gate (benchmarks/fairness_gate.py --humans):
     python benchmarks/build_feature_table.py --data '../shared/data/corpus/*.jsonl.gz' \
         --out data/features/humans-unseen --unseen-humans data/features/lm-v2 --cap 60
+    # more training humans where a domain had too few calibration humans for its own threshold:
+    python benchmarks/build_feature_table.py --data '../shared/data/corpus/*.jsonl.gz' \
+        --out data/features/lm-v2 --domain-humans review=120,howto=150,wikipedia=220,social=220,qa=200
 
 Resumable: rows already in the table are skipped, so a stopped build continues where it left off, and
 rows are taken in stratified random order, so a partial table is a stratified sample.
@@ -39,6 +42,20 @@ def unseen_humans(df: pd.DataFrame, table: str, *, cap: int, seed: int = 0) -> p
     return rows.groupby(["dataset", "domain"], dropna=False).head(cap).reset_index(drop=True)
 
 
+def domain_humans(df: pd.DataFrame, table: str, quotas: dict[str, int], seed: int = 0) -> pd.DataFrame:
+    """More training humans for the named domains: English, untouched, train-split human rows that ``table`` does
+    not hold, up to ``quotas[domain]`` per domain, shuffled and spread evenly over the datasets. Why: a domain
+    gets its own verdict threshold only with enough calibration humans (``MIN_OWN_THRESHOLD_HUMANS``); the
+    training rows are scored cross-fitted for calibration, and validation/test humans stay free for the gate."""
+    have = set(read_table(table)["key"]) if Path(table).is_dir() else set()
+    keep = ((df["y"] == 0) & (df["split"] == "train") & (df["lang"].fillna("en") == "en") & df["attack"].isna()
+            & df["domain"].isin(list(quotas)))
+    rows = df[keep & ~df["text"].map(text_key).isin(have)].sample(frac=1.0, random_state=seed)
+    rows = rows.assign(_rank=rows.groupby(["domain", "dataset"]).cumcount()).sort_values("_rank", kind="stable")
+    taken = rows.groupby("domain").cumcount() < rows["domain"].map(quotas)
+    return rows[taken].drop(columns="_rank").reset_index(drop=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", nargs="+", required=True)
@@ -52,6 +69,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--unseen-humans", default=None, metavar="TABLE",
                     help="instead of the stratified sample: English human validation/test rows that TABLE does not "
                          "hold, at most --cap per dataset x domain (the fairness gate's --humans)")
+    ap.add_argument("--domain-humans", default=None, metavar="DOMAIN=N,...",
+                    help="instead of the stratified sample: up to N more training humans of each named domain that "
+                         "--out does not hold yet (so small domains reach the count for their own threshold)")
     ap.add_argument("--limit", type=int, default=None, help="score at most this many rows of the sample")
     ap.add_argument("--limit-s", type=float, default=None, help="stop after this many seconds")
     ap.add_argument("--threads", type=int, default=None)
@@ -63,6 +83,9 @@ def main(argv: list[str] | None = None) -> None:
     df = load_labeled(args.data)
     if args.unseen_humans:
         sample = unseen_humans(df, args.unseen_humans, cap=args.cap, seed=args.seed)
+    elif args.domain_humans:
+        quotas = {k.strip(): int(v) for k, v in (kv.split("=", 1) for kv in args.domain_humans.split(","))}
+        sample = domain_humans(df, args.out, quotas, seed=args.seed)
     else:
         sample = build_sample(df, cap=args.cap, human_factor=args.human_factor, test_cap=args.test_cap,
                               seed=args.seed)

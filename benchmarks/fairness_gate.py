@@ -27,7 +27,7 @@ import numpy as np
 
 from ghostscore.training.protocols import reading_grade
 from ghostscore.training.table_data import load_table_data
-from transfer_benchmark import SHIPPED_CALIBRATION, run_fold  # a sibling script: same fit and calibration
+from transfer_benchmark import SHIPPED_CALIBRATION, parse_candidate, run_fold  # sibling: same fit and calibration
 
 
 def by_source(rows, flags: dict, min_rows: int = 15) -> dict:
@@ -48,7 +48,8 @@ def main(argv=None) -> None:
     ap.add_argument("--data", nargs="+", required=True)
     ap.add_argument("--cache-dir", default=None)
     ap.add_argument("--candidates", default="zeroshot,linear,cnn-res,hidden",
-                    help="comma-separated; NAME@K scores the candidate on the first K tokens")
+                    help="comma-separated; NAME@K scores the candidate on the first K tokens; NAME@K:key=value "
+                         "sets recipe keywords (then separate candidates with ';')")
     ap.add_argument("--shipped-calibration", default="linear,linear-evidence",
                     help="candidates calibrated as `ghostscore train --features-table` does (per-domain thresholds)")
     args = ap.parse_args(argv)
@@ -68,10 +69,10 @@ def main(argv=None) -> None:
     q = np.quantile(grade[np.isfinite(grade)], [0.25, 0.5, 0.75])
     out = {"command": "python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])]), "n_humans": len(humans.rows),
            "datasets": humans.rows.dataset.value_counts().to_dict(), "candidates": {}}
-    for name in args.candidates.split(","):
-        base, _, budget = name.partition("@")  # NAME@K: the candidate on the first K tokens
-        parts = [d.with_budget(int(budget)) if budget else d for d in (tr, va, humans)]
-        r = run_fold(base, *parts)
+    for name in [c.strip() for c in args.candidates.split(";" if ":" in args.candidates else ",") if c.strip()]:
+        base, budget, kw = parse_candidate(name)  # NAME@K[:key=value]: the candidate on the first K tokens
+        parts = [d.with_budget(budget) if budget else d for d in (tr, va, humans)]
+        r = run_fold(base, *parts, **kw)
         p, op = r["p"], r["op"]
         thr, lo = op.threshold(), op.threshold(0.05)
         own = np.array([op.threshold(domain=d) for d in humans.rows.domain.fillna("other")])

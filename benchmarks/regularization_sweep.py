@@ -1,7 +1,9 @@
-"""Leave-one-generator-out AUROC of one candidate across L2 strengths: how the recipe's ``C`` was chosen.
+"""Leave-one-generator-out AUROC of one candidate across values of one recipe parameter: how the recipe's ``C``
+(L2 strength) and ``blend`` (zero-shot share of the hidden head) were chosen.
 
     python benchmarks/regularization_sweep.py --table data/features/lm-v2 --data '../shared/data/corpus/*.jsonl.gz' \\
         --cache-dir cache --candidate hidden --budget 128 --C 0.05,0.01,0.001,0.0001
+    python benchmarks/regularization_sweep.py ... --candidate hidden --budget 128 --param blend --values 0,0.5,1
 
 Selection by held-out generators only (the test split is not read). AUROC does not depend on calibration, so the
 folds use the plain validation Platt fit unless ``--shipped-calibration`` (then the recall column is the shipped
@@ -26,6 +28,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--candidate", default="hidden")
     ap.add_argument("--budget", type=int, default=None, help="token budget (default: the table's)")
     ap.add_argument("--C", default="0.05,0.01,0.001,0.0001", help="comma-separated inverse L2 strengths")
+    ap.add_argument("--param", default="C", help="the recipe keyword to sweep (C, blend)")
+    ap.add_argument("--values", default=None, help="comma-separated values of --param (default: --C)")
+    ap.add_argument("--fixed", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="other recipe keywords held fixed across the sweep, e.g. blend=0.5")
     ap.add_argument("--shipped-calibration", action="store_true",
                     help="calibrate and set thresholds as `ghostscore train --features-table` does (slower), so the "
                          "recall column is the shipped verdict's")
@@ -36,13 +42,17 @@ def main(argv: list[str] | None = None) -> None:
     if args.budget:
         data = data.with_budget(args.budget)
     splits = {s: (data.rows["split"] == s).to_numpy() for s in ("train", "validation", "test")}
-    for c in [float(x) for x in args.C.split(",")]:
+    fixed = {k: float(v) for k, v in (kv.split("=", 1) for kv in args.fixed)}
+    for c in [float(x) for x in (args.values or args.C).split(",")]:
         t0 = time.time()
-        r = protocol_logo(args.candidate, data, splits, C=c)
-        print(json.dumps({"candidate": args.candidate, "budget": args.budget, "C": c,
-                          "logo_mean": round(r["mean_auroc"], 4), "logo_modern": round(r["mean_auroc_modern"], 4),
+        r = protocol_logo(args.candidate, data, splits, **fixed, **{args.param: c})
+        print(json.dumps({"candidate": args.candidate, "budget": args.budget, **fixed, args.param: c,
+                          "logo_mean": round(r["mean_auroc"], 4),
+                          "logo_mean_solid": round(r["mean_auroc_solid"], 4),
+                          "logo_modern": round(r["mean_auroc_modern"], 4),
                           "logo_per_set": round(r["mean_auroc_per_set"], 4), "logo_min": round(r["min_auroc"], 4),
                           "logo_recall": round(r["mean_recall_at_threshold"], 4),
+                          "logo_recall_own_domain": round(r["mean_recall_own_domain"], 4),
                           "seconds": round(time.time() - t0)}), flush=True)
 
 

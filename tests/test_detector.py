@@ -10,6 +10,7 @@ import pytest
 
 from ghostscore import Detector, InputError, ModelError
 from ghostscore.classifiers import packaged_model_dir
+from ghostscore.classifiers.calibration import MIN_OWN_THRESHOLD_HUMANS
 
 EXAMPLE = (Path(__file__).resolve().parents[1] / "data" / "examples" / "content_farm_article.txt").read_text()
 HUMAN = (
@@ -82,9 +83,15 @@ def test_shipped_default_is_the_hidden_state_head_at_128_tokens_and_scores_with_
     assert det.model.type == "hidden" and det.model.needs_hidden_states
     assert det.model.meta["lm_token_budget"] == 128
     assert det.model.meta["config"]["candidate"] == "hidden"
+    from ghostscore.training.candidates import HIDDEN_C, ZEROSHOT_BLEND
+
+    assert det.model.meta["recipe_params"]["C"] == HIDDEN_C  # the artifact is the recipe's current setting
+    assert det.model.meta["recipe_params"]["zeroshot_blend"] == ZEROSHOT_BLEND
     op = det.model.operating_point
     assert op.has_own_threshold("news") and op.has_own_threshold("abstract")  # per-domain thresholds
-    assert not op.has_own_threshold("wikipedia")  # 70 calibration humans: the strictest threshold instead
+    assert op.domain_counts and any(n < MIN_OWN_THRESHOLD_HUMANS for n in op.domain_counts.values())
+    for domain, n in op.domain_counts.items():  # too few calibration humans: the strictest threshold instead
+        assert op.has_own_threshold(domain) == (n >= MIN_OWN_THRESHOLD_HUMANS)
     lm = [ex for ex in det.extractors if ex.name == "lm"]
     assert [(ex.budget, ex.hidden) for ex in lm] == [(128, True)]  # pooled over the budget it was trained on
     assert op.machine_quantiles  # 'human' is bounded by held-out machine scores

@@ -252,6 +252,11 @@ def test_hidden_head_trains_saves_and_reloads_to_the_same_scores(tmp_path: Path)
     # a text without a pooled state sits at the training mean of the hidden part: no evidence either way
     assert np.isfinite(back.logit(X[:1], extras=[{}])).all()
     assert "hidden state" in (tmp_path / "m" / "MODEL_CARD.md").read_text()
+    from ghostscore.training.candidates import HIDDEN_C, HUMAN_TAIL_WEIGHT
+
+    assert back.meta["recipe_params"]["C"] == HIDDEN_C
+    assert back.meta["recipe_params"]["human_tail_weight"] == HUMAN_TAIL_WEIGHT
+    assert f"C = {HIDDEN_C:g}" in (tmp_path / "m" / "MODEL_CARD.md").read_text()
 
 
 def test_hidden_evidence_head_keeps_only_hand_features_that_add_suspicion(tmp_path: Path) -> None:
@@ -269,6 +274,37 @@ def test_hidden_evidence_head_keeps_only_hand_features_that_add_suspicion(tmp_pa
     back = load_model(train_from_table(cfg, progress=False))
     assert back.type == "hidden" and back.meta["config"]["candidate"] == "hidden-evidence"
     assert not set(back.meta.get("pointing_to_human_dropped", [])) & set(back.feature_names)
+
+
+def test_zero_shot_blend_is_the_fitted_score_plus_the_likelihood_in_human_units(tmp_path: Path) -> None:
+    """``blend``: one linear model whose logit is the plain head's plus ``w`` times the mean log-prob, each as a
+    z-score over the training humans, so it saves and serves as any hidden head does."""
+    from ghostscore.training.candidates import fit_hidden
+
+    _, td = _fake_table_data(tmp_path)
+    train = td.subset((td.rows.split == "train").to_numpy())
+    plain, blended = fit_hidden(train, blend=0.0), fit_hidden(train, blend=0.5)
+    human = (train.rows.y == 0).to_numpy()
+
+    def z(v: np.ndarray) -> np.ndarray:
+        return (v - v[human].mean()) / v[human].std()
+
+    zs = train.features["lm_logprob_mean"].to_numpy(float)
+    np.testing.assert_allclose(blended.logits(train), z(plain.logits(train)) + 0.5 * z(zs), atol=1e-6)
+    assert type(blended.model) is type(plain.model) and blended.model.hidden_size == plain.model.hidden_size
+
+
+def test_human_tail_weight_refits_on_the_humans_scored_highest(tmp_path: Path) -> None:
+    from ghostscore.training.candidates import _balanced, fit_hidden
+
+    _, td = _fake_table_data(tmp_path)
+    train = td.subset((td.rows.split == "train").to_numpy())
+    y = train.rows.y.to_numpy()
+    w = _balanced(y, np.where(np.arange(len(y)) % 2 == 0, 3.0, 1.0))
+    assert w[y == 0].sum() == pytest.approx(w[y == 1].sum())
+    np.testing.assert_allclose(fit_hidden(train, tail=1.0).logits(td), fit_hidden(train).logits(td))
+    plain, tailed = fit_hidden(train, C=1.0), fit_hidden(train, C=1.0, tail=5.0)
+    assert not np.allclose(plain.logits(td), tailed.logits(td))
 
 
 class FakePooler:
@@ -364,3 +400,46 @@ def test_served_hidden_state_is_the_tables_and_leaves_the_statistics_alone() -> 
     pooled = MidLayerPooler(128, threads=2).pool([d.flat_text for d in docs])
     for s, h in zip(at128, pooled, strict=True):
         np.testing.assert_allclose(s.extra["lm_hidden"], h, rtol=2e-3, atol=0.05)
+
+
+def test_transfer_benchmark_logo_reports_own_domain_recall_and_folds_with_enough_humans(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """benchmarks/transfer_benchmark.py on a toy table with two instruction-tuned generators: each text's own
+    domain threshold is never stricter than the guard, so own-domain recall >= guard recall; folds whose reference
+    humans are fewer than MIN_REFERENCE_HUMANS stay out of ``mean_auroc_solid``; recipe keywords reach the fit."""
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        tb = importlib.import_module("transfer_benchmark")
+    finally:
+        sys.path.pop(0)
+    assert tb.parse_candidate("hidden@128:tail=3,blend=0.5") == ("hidden", 128, {"tail": 3.0, "blend": 0.5})
+    assert tb.parse_candidate("zeroshot") == ("zeroshot", None, {})
+    _, td = _fake_table_data(tmp_path, n=60)
+    machine = np.flatnonzero((td.rows.y == 1).to_numpy())
+    td.rows.loc[machine, "generator"] = np.where(np.arange(len(machine)) % 2 == 0, "gpt-4-toy-a", "gpt-4-toy-b")
+    td.rows.loc[td.rows.index % 3 == 0, "domain"] = "essay"
+    splits = {s: (td.rows.split == s).to_numpy() for s in ("train", "validation", "test")}
+    monkeypatch.setattr("ghostscore.classifiers.calibration.MIN_OWN_THRESHOLD_HUMANS", 3)  # toy domains get their own
+    res = tb.protocol_logo("hidden", td, splits, min_machine=5, tail=3.0)
+    assert set(res["per_generator"]) == {"gpt-4-toy-a", "gpt-4-toy-b"}
+    assert all("recall_own_domain" in v for v in res["per_generator"].values())
+    # own-domain recall: a machine text in a domain with its own (laxer) threshold is judged there, else at the guard
+    import pandas as pd
+
+    from ghostscore.classifiers.calibration import OperatingPoint
+
+    humans = np.r_[np.linspace(0, 0.5, 100), np.linspace(0, 0.9, 100)]
+    op = OperatingPoint.from_scores(humans, domains=["news"] * 100 + ["essay"] * 100)
+    op.domain_counts["essay"] = 2  # too few humans: no threshold of its own
+    rows = pd.DataFrame({"y": [1, 1, 1, 0], "domain": ["news", "essay", None, "news"]})
+    assert tb.own_domain_recall(rows, np.array([0.7, 0.7, 0.95, 0.0]), op) == pytest.approx(2 / 3)
+    n_h = {g: v["n_human"] for g, v in res["per_generator"].items()}
+    assert all(n < tb.MIN_REFERENCE_HUMANS for n in n_h.values()) and res["n_solid"] == 0
+    tb.MIN_REFERENCE_HUMANS, old = 1, tb.MIN_REFERENCE_HUMANS
+    try:
+        assert tb.protocol_logo("hidden", td, splits, min_machine=5)["n_solid"] == 2
+    finally:
+        tb.MIN_REFERENCE_HUMANS = old

@@ -3,8 +3,8 @@ budget, from the same forward pass as the LM statistics) next to the document fe
 
 Why: the statistics say how predictable a text is; the hidden state also says what kind of text the small
 LM thinks it is reading, which separates instruction-tuned generators the statistics cannot (BENCHMARKS.md:
-best held-out-generator AUROC of all candidates). Why it is not the default: heads that read representations
-can learn "plain learner prose = machine"; it ships only with its fairness-gate figures on its card.
+best held-out-generator AUROC of all candidates; the ``default`` at 128 tokens). Heads that read representations
+can learn "plain learner prose = machine", so it ships only after the fairness gate (BENCHMARKS.md).
 
     z = standardize([h_mid (576), features])      logit = z . coef + bias      P = platt(logit)
 

@@ -105,6 +105,12 @@ TABLE_KIND_TEXT = {
 }
 
 
+def _params(params: dict[str, float]) -> str:
+    """Recipe settings as the card states them (``C``: inverse L2 strength; ``human_tail_weight``: refit weight of
+    the highest-scored tenth of training humans; ``zeroshot_blend``: share of the bare likelihood)."""
+    return ", ".join(f"{k} = {v:g}" for k, v in params.items())
+
+
 def table_model_card(model: Any) -> str:
     """Card of a model trained on the stored LM feature table (``ghostscore train --features-table``)."""
     cfg = model.meta.get("config", {})
@@ -125,6 +131,7 @@ def table_model_card(model: Any) -> str:
         f"{model.meta.get('n_train')} training and {model.meta.get('n_validation')} validation texts (English, "
         "supported). Training rows by dataset: "
         + ", ".join(f"{k} {v}" for k, v in model.meta.get("train_rows_by_dataset", {}).items()) + ".",
+        *([f"Recipe settings: {_params(model.meta['recipe_params'])}."] if model.meta.get("recipe_params") else []),
         *([f"Sign-consistency filter on LM features dropped: {', '.join(model.meta['sign_inconsistent_dropped'])}."]
           if model.meta.get("sign_inconsistent_dropped") else []),
         *(["Hand features may only add suspicion: these pointed to 'human' when fitted and were dropped (cues "

@@ -147,6 +147,7 @@ def train_from_table(cfg: TrainConfig, *, progress: bool = True) -> Path:
     names = list(final.names)
     model.meta = {
         "config": {**asdict(cfg), "candidate": candidate},
+        "recipe_params": dict(final.params),
         "lm_token_budget": budget,
         "n_train": int(len(train.rows)), "n_validation": int(len(val.rows)),
         "train_rows_by_dataset": {str(k): int(v) for k, v in train.rows.dataset.value_counts().items()},
