@@ -80,11 +80,16 @@ def main(argv: list[str] | None = None) -> None:
                     help="onnx: the exported graph (same numbers within 1e-4 nats, ~2.5x faster); torch: reference")
     ap.add_argument("--shard-rows", type=int, default=500)
     args = ap.parse_args(argv)
+    quotas: dict[str, int] = {}
+    if args.domain_humans:
+        try:
+            quotas = {k.strip(): int(v) for k, v in (kv.split("=", 1) for kv in args.domain_humans.split(","))}
+        except ValueError:
+            ap.error(f"--domain-humans: expected DOMAIN=N,..., got {args.domain_humans!r}")
     df = load_labeled(args.data)
     if args.unseen_humans:
         sample = unseen_humans(df, args.unseen_humans, cap=args.cap, seed=args.seed)
-    elif args.domain_humans:
-        quotas = {k.strip(): int(v) for k, v in (kv.split("=", 1) for kv in args.domain_humans.split(","))}
+    elif quotas:
         sample = domain_humans(df, args.out, quotas, seed=args.seed)
     else:
         sample = build_sample(df, cap=args.cap, human_factor=args.human_factor, test_cap=args.test_cap,

@@ -27,7 +27,12 @@ import numpy as np
 
 from ghostscore.training.protocols import reading_grade
 from ghostscore.training.table_data import load_table_data
-from transfer_benchmark import SHIPPED_CALIBRATION, parse_candidate, run_fold  # sibling: same fit and calibration
+from transfer_benchmark import (  # a sibling script: same fit, calibration and candidate syntax
+    SHIPPED_CALIBRATION,
+    candidate_specs,
+    parse_candidate,
+    run_fold,
+)
 
 
 def by_source(rows, flags: dict, min_rows: int = 15) -> dict:
@@ -69,7 +74,7 @@ def main(argv=None) -> None:
     q = np.quantile(grade[np.isfinite(grade)], [0.25, 0.5, 0.75])
     out = {"command": "python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])]), "n_humans": len(humans.rows),
            "datasets": humans.rows.dataset.value_counts().to_dict(), "candidates": {}}
-    for name in [c.strip() for c in args.candidates.split(";" if ":" in args.candidates else ",") if c.strip()]:
+    for name in candidate_specs(args.candidates):
         base, budget, kw = parse_candidate(name)  # NAME@K[:key=value]: the candidate on the first K tokens
         parts = [d.with_budget(budget) if budget else d for d in (tr, va, humans)]
         r = run_fold(base, *parts, **kw)

@@ -17,7 +17,7 @@ import json
 import time
 
 from ghostscore.training.table_data import load_table_data
-from transfer_benchmark import SHIPPED_CALIBRATION, protocol_logo
+from transfer_benchmark import SHIPPED_CALIBRATION, key_values, protocol_logo
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -36,14 +36,18 @@ def main(argv: list[str] | None = None) -> None:
                     help="calibrate and set thresholds as `ghostscore train --features-table` does (slower), so the "
                          "recall column is the shipped verdict's")
     args = ap.parse_args(argv)
+    fixed = key_values(",".join(args.fixed))
+    try:
+        values = [float(x) for x in (args.values or args.C).split(",")]
+    except ValueError:
+        ap.error(f"--values/--C: expected comma-separated numbers, got {args.values or args.C!r}")
     if args.shipped_calibration:
         SHIPPED_CALIBRATION.add(args.candidate)
     data = load_table_data(args.table, args.data, cache_dir=args.cache_dir, progress=False)
     if args.budget:
         data = data.with_budget(args.budget)
     splits = {s: (data.rows["split"] == s).to_numpy() for s in ("train", "validation", "test")}
-    fixed = {k: float(v) for k, v in (kv.split("=", 1) for kv in args.fixed)}
-    for c in [float(x) for x in (args.values or args.C).split(",")]:
+    for c in values:
         t0 = time.time()
         r = protocol_logo(args.candidate, data, splits, **fixed, **{args.param: c})
         print(json.dumps({"candidate": args.candidate, "budget": args.budget, **fixed, args.param: c,

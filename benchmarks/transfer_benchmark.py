@@ -51,13 +51,33 @@ MIN_REFERENCE_HUMANS = 30  # a LOGO fold counts in ``mean_auroc_solid`` only wit
 SHIPPED_CALIBRATION: set[str] = set()  # candidates calibrated as `ghostscore train --features-table` does
 
 
+def key_values(text: str) -> dict[str, float]:
+    """``key=value,...`` as floats (recipe keywords); a malformed pair is a usage error, not a traceback."""
+    out = {}
+    for kv in (x.strip() for x in text.split(",")):
+        if not kv:
+            continue
+        key, sep, value = kv.partition("=")
+        try:
+            out[key.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not key.strip():
+            raise SystemExit(f"expected key=number, got {kv!r}")
+    return out
+
+
+def candidate_specs(arg: str) -> list[str]:
+    """The --candidates list: comma-separated, or ';'-separated once a candidate carries ``:key=value,...``."""
+    return [c.strip() for c in arg.split(";" if ":" in arg else ",") if c.strip()]
+
+
 def parse_candidate(spec: str) -> tuple[str, int | None, dict[str, float]]:
     """``NAME[@K][:key=value,...]``: the candidate, its token budget (None: the table's) and recipe settings, e.g.
     ``hidden@128:tail=3`` (so variants of one recipe sit side by side in one run)."""
     head, _, settings = spec.strip().partition(":")
     base, _, budget = head.partition("@")
-    kw = {k.strip(): float(v) for k, v in (kv.split("=", 1) for kv in settings.split(",") if kv.strip())}
-    return base, int(budget) if budget else None, kw
+    return base, int(budget) if budget else None, key_values(settings)
 
 
 def run_fold(name: str, train: TableData, val: TableData, test: TableData, **kw) -> dict:
@@ -354,7 +374,7 @@ def main(argv=None) -> None:
     t0 = time.time()
     data = load_table_data(args.table, args.data, cache_dir=args.cache_dir)
     splits = {s: (data.rows["split"] == s).to_numpy() for s in ("train", "validation", "test")}
-    specs = [c.strip() for c in args.candidates.split(";" if ":" in args.candidates else ",") if c.strip()]
+    specs = candidate_specs(args.candidates)
     budgets = sorted({b for b in (parse_candidate(c)[1] for c in specs) if b})
     fixtures = load_fixtures(args.fixtures, args.cache_dir, budgets)
     print(f"rows {len(data.rows)} ({ {s: int(m.sum()) for s, m in splits.items()} }) in {time.time() - t0:.0f}s",

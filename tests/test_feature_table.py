@@ -417,6 +417,9 @@ def test_transfer_benchmark_logo_reports_own_domain_recall_and_folds_with_enough
         sys.path.pop(0)
     assert tb.parse_candidate("hidden@128:tail=3,blend=0.5") == ("hidden", 128, {"tail": 3.0, "blend": 0.5})
     assert tb.parse_candidate("zeroshot") == ("zeroshot", None, {})
+    assert tb.candidate_specs("zeroshot;hidden@128:tail=3,blend=0.5") == ["zeroshot", "hidden@128:tail=3,blend=0.5"]
+    with pytest.raises(SystemExit, match="key=number"):
+        tb.parse_candidate("hidden@128:tail")
     _, td = _fake_table_data(tmp_path, n=60)
     machine = np.flatnonzero((td.rows.y == 1).to_numpy())
     td.rows.loc[machine, "generator"] = np.where(np.arange(len(machine)) % 2 == 0, "gpt-4-toy-a", "gpt-4-toy-b")
