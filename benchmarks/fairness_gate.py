@@ -6,7 +6,7 @@ saw, given as a second feature table (e.g. every OUTFOX student essay; rows also
         --data '../shared/data/corpus/*.jsonl.gz' --candidates zeroshot,linear,cnn-res,hidden
 
 Reports, per candidate, the share of those human texts at or above the 'ai' threshold (the strictest domain's;
-as served, i.e. the predicted domain's when the domain classifier is confident; and the true domain's), the 5x
+as served, i.e. the domain-weighted one; and the true domain's), the 5x
 band, the plainest quarter by reading grade, and each dataset x domain. Candidates as NAME@K read the first K
 tokens. Human texts from every source no model saw (validation/test rows outside the table):
 
@@ -26,12 +26,14 @@ import sys
 import numpy as np
 
 from ghostscore.training.protocols import reading_grade
-from ghostscore.training.table_data import load_table_data
+from ghostscore.training.table_data import TableData, load_table_data
 from transfer_benchmark import (  # a sibling script: same fit, calibration and candidate syntax
     SHIPPED_CALIBRATION,
     candidate_specs,
     parse_candidate,
     run_fold,
+    served_posteriors,
+    served_thresholds,
 )
 
 
@@ -46,31 +48,39 @@ def by_source(rows, flags: dict, min_rows: int = 15) -> dict:
     return out
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def table_args(ap: argparse.ArgumentParser, candidates: str, shipped: str) -> None:
+    """The arguments every human-side gate takes: the training table, the unseen humans, candidates."""
     ap.add_argument("--table", required=True)
     ap.add_argument("--humans", required=True, help="feature table of human texts the models never saw")
     ap.add_argument("--data", nargs="+", required=True)
     ap.add_argument("--cache-dir", default=None)
-    ap.add_argument("--candidates", default="zeroshot,linear,cnn-res,hidden",
+    ap.add_argument("--candidates", default=candidates,
                     help="comma-separated; NAME@K scores the candidate on the first K tokens; NAME@K:key=value "
                          "sets recipe keywords (then separate candidates with ';')")
-    ap.add_argument("--shipped-calibration", default="linear,linear-evidence",
+    ap.add_argument("--shipped-calibration", default=shipped,
                     help="candidates calibrated as `ghostscore train --features-table` does (per-domain thresholds)")
-    args = ap.parse_args(argv)
+
+
+def load_tables(args: argparse.Namespace) -> tuple[TableData, TableData]:
+    """The training table and the human texts of --humans that it does not hold (registers the shipped-
+    calibration candidates)."""
     SHIPPED_CALIBRATION.update(c.strip() for c in args.shipped_calibration.split(",") if c.strip())
     data = load_table_data(args.table, args.data, cache_dir=args.cache_dir, progress=False)
     humans = load_table_data(args.humans, args.data, cache_dir=args.cache_dir, progress=False)
-    humans = humans.subset(((humans.rows.y == 0) & ~humans.rows.key.isin(set(data.rows.key))).to_numpy())
+    return data, humans.subset(((humans.rows.y == 0) & ~humans.rows.key.isin(set(data.rows.key))).to_numpy())
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    table_args(ap, "zeroshot,linear,cnn-res,hidden", "linear,linear-evidence")
+    args = ap.parse_args(argv)
+    data, humans = load_tables(args)
     tr = data.subset((data.rows.split == "train").to_numpy())
     va = data.subset((data.rows.split == "validation").to_numpy())
     grade = np.array([reading_grade(t) for t in humans.rows.text])
-    # as the Detector applies it: the predicted domain's threshold when the domain classifier (fitted on the
-    # training rows) is confident, the strictest otherwise; "own domain" uses the true domain (worst case)
-    from ghostscore.training.domain import fit_domain_model
-
-    dm = fit_domain_model(list(tr.rows.text), list(tr.rows.domain.fillna("other")))
-    served_domains = [d for d, _ in dm.predict(list(humans.rows.text))] if dm else [None] * len(humans.rows)
+    # as the Detector applies it: the domain-weighted threshold, with the domain classifier fitted on the
+    # training rows; "own domain" uses the true domain (worst case)
+    posteriors = served_posteriors(tr, va, humans.rows.text)
     q = np.quantile(grade[np.isfinite(grade)], [0.25, 0.5, 0.75])
     out = {"command": "python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])]), "n_humans": len(humans.rows),
            "datasets": humans.rows.dataset.value_counts().to_dict(), "candidates": {}}
@@ -81,13 +91,14 @@ def main(argv=None) -> None:
         p, op = r["p"], r["op"]
         thr, lo = op.threshold(), op.threshold(0.05)
         own = np.array([op.threshold(domain=d) for d in humans.rows.domain.fillna("other")])
-        served = np.array([op.threshold(domain=d) for d in served_domains])
+        served = served_thresholds(op, posteriors)
         out["candidates"][name] = {
             "fpr_at_threshold": float(np.mean(p >= thr)), "share_at_5pct_threshold": float(np.mean(p >= lo)),
             "fpr_at_own_domain_threshold": float(np.mean(p >= own)),
             "fpr_as_served": float(np.mean(p >= served)),
             "mean_p": float(p.mean()), "p95": float(np.quantile(p, 0.95)),
             "plainest_quarter_fpr": float(np.mean(p[grade <= q[0]] >= thr)),
+            "plainest_quarter_fpr_as_served": float(np.mean((p >= served)[grade <= q[0]])),
             "by_source": by_source(humans.rows, {"fpr": p >= thr, "fpr_as_served": p >= served,
                                                  "fpr_own_domain": p >= own}),
         }

@@ -125,7 +125,7 @@ def protocol_test(name, data, splits, fixtures, **kw) -> dict:
         yy = np.r_[np.ones(len(g)), np.zeros(len(hum))]
         attacks[a] = scores(yy, np.r_[g.p.to_numpy(), hum.p.to_numpy()], thr)
     out["attacks"] = attacks
-    out["per_domain_thresholds"] = per_domain_thresholds(r, tr, te, p)
+    out["per_domain_thresholds"] = per_domain_thresholds(r, tr, va, te, p)
     # fairness: humans only, at the verdict threshold
     fair = {}
     va_te = data.subset(splits["validation"] | splits["test"])
@@ -146,21 +146,41 @@ def protocol_test(name, data, splits, fixtures, **kw) -> dict:
     return out
 
 
-def per_domain_thresholds(r: dict, train: TableData, test: TableData, p: np.ndarray) -> dict:
-    """The verdict with each text's own (predicted) domain threshold instead of the strictest one: recall and
-    per-domain human FPR, next to the guard's; the domain classifier is fitted on the training rows."""
+_DOMAIN_MODELS: dict[int, object] = {}  # one fit per fold's rows, shared by the candidates of a run
+
+
+def served_posteriors(train: TableData, val: TableData, texts) -> list:
+    """Each text's domain probabilities as the Detector weighs them, from a domain classifier fitted as
+    `ghostscore train --features-table` fits it (training rows, temperature on validation rows)."""
     from ghostscore.training.domain import fit_domain_model
 
-    dm = fit_domain_model(list(train.rows.text), list(train.rows.domain.fillna("other")))
-    pred = [d for d, _ in dm.predict(list(test.rows.text))]
-    op = r["op"]
-    thr = np.array([op.threshold(domain=d) for d in pred])
+    key = hash((tuple(train.rows.key), tuple(val.rows.key)))
+    if key not in _DOMAIN_MODELS:
+        _DOMAIN_MODELS[key] = fit_domain_model(
+            list(train.rows.text), list(train.rows.domain.fillna("other")),
+            val_texts=list(val.rows.text), val_domains=list(val.rows.domain.fillna("other")))
+    dm = _DOMAIN_MODELS[key]
+    return dm.posteriors(list(texts)) if dm else [None] * len(texts)
+
+
+def served_thresholds(op, posteriors: list, fpr: float | None = None) -> np.ndarray:
+    """The ``ai`` threshold each text gets when served: the domain-weighted one (calibration.py)."""
+    return np.array([op.threshold(fpr, domain=w) for w in posteriors])
+
+
+def per_domain_thresholds(r: dict, train: TableData, val: TableData, test: TableData, p: np.ndarray) -> dict:
+    """The verdict as served (domain-weighted thresholds) instead of the strictest one: recall and per-domain
+    human FPR, next to the guard's; the domain classifier is fitted on the training rows."""
+    post = served_posteriors(train, val, test.rows.text)
+    thr = served_thresholds(r["op"], post)
     rows = test.rows.assign(p=p, flag=p >= thr)
     y = rows.y.to_numpy()
     true_dom = rows.domain.fillna("other").to_numpy()
-    return {"domain_accuracy": float(np.mean([a == b for a, b in zip(pred, true_dom, strict=True) if a is not None]))
-            if any(d is not None for d in pred) else None,
-            "domain_confident_share": float(np.mean([d is not None for d in pred])),
+    top = [max(w, key=w.get) if w else None for w in post]
+    return {"domain_accuracy": float(np.mean([a == b for a, b in zip(top, true_dom, strict=True)]))
+            if any(post) else None,
+            "domain_confident_share": float(np.mean([bool(w) and max(w.values()) >= 0.8 for w in post])),
+            "mean_threshold": float(thr.mean()),
             "recall_at_threshold": float(rows.flag[y == 1].mean()),
             "human_fpr_at_threshold": float(rows.flag[y == 0].mean()),
             "per_domain_human_fpr": {d: float(g.flag.mean()) for d, g in rows[rows.y == 0].groupby("domain")}}
@@ -188,9 +208,13 @@ def protocol_logo(name, data, splits, min_machine=30, **kw) -> dict:
         r = run_fold(name, tr, va, te, **kw)
         out[gen] = scores(te.rows["y"].to_numpy(), r["p"], r["threshold"])
         out[gen]["recall_own_domain"] = own_domain_recall(te.rows, r["p"], r["op"])
+        m = te.rows.y.to_numpy() == 1  # as served: domain-weighted thresholds, domain classifier without `gen`
+        served = served_thresholds(r["op"], served_posteriors(tr, va, te.rows.text[m]))
+        out[gen]["recall_served"] = float(np.mean(r["p"][m] >= served)) if m.any() else math.nan
         out[gen]["per_domain_auroc"] = per_domain_auroc(te.rows, r["p"])
     res = summarize(out, "per_generator", modern=True)
-    res["mean_recall_own_domain"] = float(np.mean([v["recall_own_domain"] for v in out.values()])) if out else math.nan
+    for k in ("recall_own_domain", "recall_served"):
+        res[f"mean_{k}"] = float(np.mean([v[k] for v in out.values()])) if out else math.nan
     # folds whose reference humans are few (7-8 in the table for the OUTFOX and LLMFake generators) give AUROCs
     # of little meaning; this mean keeps only folds with at least MIN_REFERENCE_HUMANS
     solid = [v["auroc"] for v in out.values() if v["n_human"] >= MIN_REFERENCE_HUMANS and "auroc" in v]
@@ -313,7 +337,7 @@ def to_markdown(res: dict) -> str:
         lines.append("")
     lines += ["| candidate | test AUROC | test TPR@1% | test recall@thr (guard) | test recall / human FPR "
               "(own-domain thr) | LOGO mean (all / >=30 humans) | LOGO min | LOGO modern | "
-              "LOGO recall (guard / own domain) | LOGO per generator x domain | LODO mean | LODataset mean | "
+              "LOGO recall (guard / served / own domain) | LOGO per generator x domain | LODO mean | LODataset mean | "
               "OUTFOX human FPR | plainest-quarter FPR | fixtures FPR |",
               "|---|" + "---|" * 14]
     for name, r in res["candidates"].items():
@@ -327,7 +351,8 @@ def to_markdown(res: dict) -> str:
             + _f(t.get("per_domain_thresholds", {}).get("human_fpr_at_threshold")),
             _f(lo.get("mean_auroc")) + " / " + _f(lo.get("mean_auroc_solid")), _f(lo.get("min_auroc")),
             _f(lo.get("mean_auroc_modern")),
-            _f(lo.get("mean_recall_at_threshold")) + " / " + _f(lo.get("mean_recall_own_domain")),
+            " / ".join(_f(lo.get(k)) for k in ("mean_recall_at_threshold", "mean_recall_served",
+                                                 "mean_recall_own_domain")),
             _f(lo.get("mean_auroc_per_set")),
             _f(r.get("lodo", {}).get("mean_auroc")),
             _f(r.get("lodataset", {}).get("mean_auroc")),

@@ -429,6 +429,8 @@ def test_transfer_benchmark_logo_reports_own_domain_recall_and_folds_with_enough
     res = tb.protocol_logo("hidden", td, splits, min_machine=5, tail=3.0)
     assert set(res["per_generator"]) == {"gpt-4-toy-a", "gpt-4-toy-b"}
     assert all("recall_own_domain" in v for v in res["per_generator"].values())
+    for v in res["per_generator"].values():  # as served, the threshold lies between the own domain's and the guard
+        assert v["recall_at_threshold"] <= v["recall_served"] + 1e-9
     # own-domain recall: a machine text in a domain with its own (laxer) threshold is judged there, else at the guard
     import pandas as pd
 
@@ -446,3 +448,36 @@ def test_transfer_benchmark_logo_reports_own_domain_recall_and_folds_with_enough
         assert tb.protocol_logo("hidden", td, splits, min_machine=5)["n_solid"] == 2
     finally:
         tb.MIN_REFERENCE_HUMANS = old
+
+
+def test_fpr_tradeoff_recall_falls_with_the_target_and_served_never_below_the_guard(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """benchmarks/fpr_tradeoff.py on a toy table: per held-out generator, a stricter target FPR never raises the
+    verdict recall, and the domain-weighted (served) threshold never lies above the guard."""
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        ft = importlib.import_module("fpr_tradeoff")
+    finally:
+        sys.path.pop(0)
+    _, td = _fake_table_data(tmp_path, n=60)
+    machine = np.flatnonzero((td.rows.y == 1).to_numpy())
+    td.rows.loc[machine, "generator"] = np.where(np.arange(len(machine)) % 2 == 0, "gpt-4-toy-a", "gpt-4-toy-b")
+    td.rows.loc[td.rows.index % 3 == 0, "domain"] = "essay"
+    monkeypatch.setattr("ghostscore.classifiers.calibration.MIN_OWN_THRESHOLD_HUMANS", 3)
+    folds = ft.logo_folds("hidden", td, min_machine=5)
+    assert [f["generator"] for f in folds] == ["gpt-4-toy-a", "gpt-4-toy-b"]
+    for f in folds:
+        assert len(f["p"]) == len(f["posteriors"]) > 0
+        recall = {fpr: {rule: float(np.mean(f["p"] >= t)) for rule, t in
+                        ft.thresholds(f["op"], f["posteriors"], fpr).items()} for fpr in (0.01, 0.1, 0.3)}
+        for strict, lax in ((0.01, 0.1), (0.1, 0.3)):
+            for rule in ft.RULES:
+                assert recall[strict][rule] <= recall[lax][rule]
+        for fpr in (0.01, 0.1, 0.3):
+            t = ft.thresholds(f["op"], f["posteriors"], fpr)
+            assert np.all(t["served"] <= t["guard"] + 1e-9)
+    with pytest.raises(SystemExit, match="fprs"):
+        ft.main(["--table", str(tmp_path), "--humans", str(tmp_path), "--data", "x", "--fprs", "0.01,2"])

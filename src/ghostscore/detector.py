@@ -13,6 +13,7 @@ from typing import Any
 
 from .backbones import ModelProvider
 from .classifiers import Classifier, load_model, resolve_model
+from .classifiers.calibration import Domain
 from .classifiers.registry import PACKAGED_MODELS, packaged_model_dir
 from .document import DEFAULT_MAX_CHARS, MIN_WORDS, Document
 from .errors import InputError, ModelError
@@ -113,25 +114,23 @@ class Detector:
         X = np.stack([self.model.vectorize(fs.values) for fs in fsets])
         return [float(p) for p in self.model.predict_proba(X, docs=list(docs), extras=[fs.extra for fs in fsets])]
 
-    def domains(self, docs: Sequence[Document]) -> list[str | None]:
-        """The domain whose threshold applies to each document (None: the strictest threshold)."""
+    def domains(self, docs: Sequence[Document]) -> list[dict[str, float] | None]:
+        """Each document's domain probabilities, which weigh the per-domain thresholds (None: the strictest)."""
         dm = self.model.domain_model
         op = self.model.operating_point
         if dm is None or not docs or op is None or not any(map(op.has_own_threshold, op.domain_quantiles)):
             # no domain has a threshold of its own: the prediction would change nothing
             return [None] * len(docs)
-        return [d for d, _ in dm.predict([doc.body_text for doc in docs])]
+        return dm.posteriors([doc.body_text for doc in docs])
 
     def postprocess(
         self, doc: Document, fs: FeatureSet, probability: float | None, problems: list[str] | None = None,
-        *, fpr: float | None = None, domain: str | None = None,
+        *, fpr: float | None = None, domain: Domain = None,
     ) -> Score:
         op = self.model.operating_point
         fpr = self.fpr if fpr is None else fpr
         if fpr is not None and op is None:
             raise ModelError("this model has no stored operating point; cannot choose an FPR")
-        if op is None or not op.has_own_threshold(domain):
-            domain = None
         band = op.band(fpr, domain) if op else None
         if problems or probability is None or not math.isfinite(probability):
             return Score(
@@ -144,8 +143,15 @@ class Detector:
             ai_probability=probability, verdict=verdict, features=fs.values,
             evidence=_rank_evidence(fs, contributions), model=self.model.name,
             threshold=band[1] if band else 0.5, uncertain_band=band, contributions=contributions,
-            sentence_scores=fs.extra.get("sentence_scores", []), domain=domain,
+            sentence_scores=fs.extra.get("sentence_scores", []), domain=self._domain_name(domain),
         )
+
+    def _domain_name(self, domain: Domain) -> str | None:
+        """The domain shown on the Score: the most probable one when the domain classifier is confident."""
+        if not isinstance(domain, dict):
+            return domain
+        name, p = max(domain.items(), key=lambda kv: kv[1])
+        return name if p >= self.model.domain_model.min_confidence else None
 
     # ---------------------------------------------------------------- public API
     def score(

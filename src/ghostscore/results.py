@@ -48,7 +48,7 @@ class Score:
     uncertain_band: tuple[float, float] | None = None
     sentence_scores: list[dict[str, Any]] = field(default_factory=list)
     contributions: dict[str, float] = field(default_factory=dict)
-    domain: str | None = None  # the domain whose threshold applied (None: the strictest, all domains)
+    domain: str | None = None  # the recognised domain (the domain classifier sure of it), for display
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:

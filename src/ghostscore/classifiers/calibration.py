@@ -12,10 +12,18 @@ threshold), and the threshold is the highest of the pooled and per-domain ones: 
 in every domain the model was calibrated on, at the price of some recall. A text of a recognized domain gets
 that domain's own threshold only when at least ``MIN_OWN_THRESHOLD_HUMANS`` humans set it; a smaller
 domain's quantile still raises the guard, but its own 1% quantile is too close to its maximum to trust.
+
+Domain-weighted threshold: the domain classifier is rarely sure (about half of texts get no domain above 0.8),
+and giving every unsure text the guard costs a third of the recall. With the classifier's probabilities
+``w_d`` the threshold is instead the lowest ``t`` at which the text's expected human false-positive rate,
+``sum_d w_d * P(human of d scores >= t)``, is at most the target: a sure text gets its domain's threshold, an
+unsure one a threshold between its candidates', and mass on a domain without a threshold of its own counts
+at the guard's (worst) rate. If the probabilities are calibrated, the stated FPR holds over the texts served.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +37,9 @@ MIN_DOMAIN_HUMANS = 50  # fewer validation humans than this: the domain's 1% qua
 # 13% of unseen SQuAD paragraphs over a wikipedia threshold set by 70 humans). 200 leaves two humans above it.
 MIN_OWN_THRESHOLD_HUMANS = 200
 DEFAULT_MAX_MISS = 0.05  # 'human' only where at most this share of (unseen-generator) machine texts fall
+# which threshold applies: one domain's (a name), the domain-weighted one (the domain classifier's
+# probabilities), or the guard (None)
+Domain = str | Mapping[str, float] | None
 
 
 def sigmoid(x: np.ndarray | float) -> np.ndarray:
@@ -80,18 +91,51 @@ class OperatingPoint:
         # threshold = (1 - fpr) quantile of human scores; nudge above so exactly fpr of humans exceed it
         return float(min(1.0, np.interp(1.0 - fpr, np.linspace(0, 1, len(q)), q) + 1e-9))
 
-    def threshold(self, fpr: float | None = None, domain: str | None = None) -> float:
+    def threshold(self, fpr: float | None = None, domain: Domain = None) -> float:
         """The ``ai`` threshold: the text's own domain's when that domain was calibrated on enough humans
-        (per-domain thresholds), else the strictest of the pooled and every per-domain one (the guard)."""
+        (per-domain thresholds), else the strictest of the pooled and every per-domain one (the guard).
+        ``domain`` may also be the domain classifier's probabilities: then the domain-weighted threshold."""
         fpr = self.fpr if fpr is None else fpr
         if not 0 < fpr < 1:
             raise ValueError(f"fpr must lie in (0, 1), got {fpr}")
+        if isinstance(domain, Mapping):
+            return self._weighted_threshold(domain, fpr)
         if self.has_own_threshold(domain):
             return self._quantile_threshold(self.domain_quantiles[domain], fpr)
         return max(self._quantile_threshold(q, fpr)
                    for q in [self.human_quantiles, *self.domain_quantiles.values()])
 
-    def band(self, fpr: float | None = None, domain: str | None = None) -> tuple[float, float]:
+    @staticmethod
+    def _exceed_share(quantiles: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Share of a domain's validation humans scoring at or above each ``t`` (the quantiles, inverted)."""
+        return 1.0 - np.interp(t, quantiles, np.linspace(0, 1, len(quantiles)), left=0.0, right=1.0)
+
+    def _weighted_threshold(self, weights: Mapping[str, float], fpr: float) -> float:
+        """Lowest t whose human exceed share, averaged over the domains by ``weights``, is at most ``fpr``;
+        a domain without its own threshold (or unknown) counts at the worst stored domain's share."""
+        total = sum(w for w in weights.values() if w > 0)
+        if total <= 0:
+            return self.threshold(fpr)
+        own = {d: w / total for d, w in weights.items() if w > 0 and self.has_own_threshold(d)}
+        rest = 1.0 - sum(own.values())
+        arrays = {d: np.asarray(q, dtype=float) for d, q in self.domain_quantiles.items()}
+        everyone = [np.asarray(self.human_quantiles, dtype=float), *arrays.values()]
+
+        def expected_fpr(t: np.ndarray) -> np.ndarray:
+            out = sum((w * self._exceed_share(arrays[d], t) for d, w in own.items()), np.zeros_like(t))
+            if rest > 1e-12:
+                out += rest * np.max([self._exceed_share(q, t) for q in everyone], axis=0)
+            return out
+
+        lo, hi = 0.0, 1.0  # expected_fpr falls as t rises: narrow to its first t that keeps it, 256 steps a round
+        for _ in range(3):
+            ts = np.linspace(lo, hi, 257)
+            k = int(np.argmax(expected_fpr(ts) <= fpr))  # t = 1 always keeps it (no human exceeds it)
+            lo, hi = ts[max(k - 1, 0)], ts[k]
+        # the guard keeps every domain's rate, so it bounds the answer; min() drops the grid's last step above it
+        return min(float(min(1.0, hi + 1e-9)), self.threshold(fpr))
+
+    def band(self, fpr: float | None = None, domain: Domain = None) -> tuple[float, float]:
         fpr = self.fpr if fpr is None else fpr
         hi = self.threshold(fpr, domain)
         lo = self.threshold(min(0.5, fpr * UNCERTAIN_FACTOR), domain)
@@ -112,7 +156,7 @@ class OperatingPoint:
         q = np.asarray(self.machine_quantiles, dtype=float)
         return float(np.interp(lo, q, np.linspace(0, 1, len(q)), left=0.0, right=1.0))
 
-    def verdict(self, p: float, fpr: float | None = None, domain: str | None = None) -> str:
+    def verdict(self, p: float, fpr: float | None = None, domain: Domain = None) -> str:
         lo, hi = self.band(fpr, domain)
         if p >= hi:
             return "ai"

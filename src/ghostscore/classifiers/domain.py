@@ -3,8 +3,10 @@ domain's own threshold instead of the strictest one.
 
 A hashed bag of words (lower-cased words, crc32 into ``n_features`` buckets, log counts, L2-normalized) and a
 multinomial logistic regression: small (a few hundred KB), numpy-only at serving time, trained on the corpus's
-domain labels of both human and machine texts (``training/domain.py``). The Detector uses a domain only when
-the model is confident (``min_confidence``); otherwise the strictest per-domain threshold applies.
+domain labels of both human and machine texts (``training/domain.py``). The Detector hands its probabilities
+(``posteriors``, softened by ``temperature``, fitted on validation texts so they mean what they say) to the
+operating point's domain-weighted threshold; ``predict`` names the domain only when it is confident
+(``min_confidence``), for display.
 """
 
 from __future__ import annotations
@@ -39,15 +41,21 @@ class DomainModel:
     weight: np.ndarray  # (n_features, n_labels)
     bias: np.ndarray  # (n_labels,)
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
+    temperature: float = 1.0  # logits are divided by it: > 1 softens an over-confident fit
 
     @property
     def n_features(self) -> int:
         return int(self.weight.shape[0])
 
+    def logits(self, texts: list[str]) -> np.ndarray:
+        return hashed_counts(texts, self.n_features) @ self.weight + self.bias
+
     def proba(self, texts: list[str]) -> np.ndarray:
-        z = hashed_counts(texts, self.n_features) @ self.weight + self.bias
-        z = np.exp(z - z.max(axis=1, keepdims=True))
-        return z / z.sum(axis=1, keepdims=True)
+        return softmax(self.logits(texts) / self.temperature)
+
+    def posteriors(self, texts: list[str]) -> list[dict[str, float]]:
+        """Each text's probability per domain (what the domain-weighted threshold weighs)."""
+        return [dict(zip(self.labels, map(float, row), strict=True)) for row in self.proba(texts)]
 
     def predict(self, texts: list[str]) -> list[tuple[str | None, float]]:
         """(domain, confidence) per text; domain None when below ``min_confidence``."""
@@ -60,10 +68,16 @@ class DomainModel:
     def save(self, directory: str | Path) -> dict:
         save_file({"weight": self.weight.astype(np.float32), "bias": self.bias.astype(np.float32)},
                   str(Path(directory) / FILE))
-        return {"labels": self.labels, "min_confidence": self.min_confidence, "file": FILE}
+        return {"labels": self.labels, "min_confidence": self.min_confidence, "temperature": self.temperature,
+                "file": FILE}
 
     @classmethod
     def load(cls, directory: str | Path, config: dict) -> DomainModel:
         t = load_file(str(Path(directory) / config.get("file", FILE)))
         return cls(list(config["labels"]), t["weight"], t["bias"],
-                   float(config.get("min_confidence", DEFAULT_MIN_CONFIDENCE)))
+                   float(config.get("min_confidence", DEFAULT_MIN_CONFIDENCE)), float(config.get("temperature", 1.0)))
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)

@@ -19,12 +19,13 @@ def operating_point_lines(op: OperatingPoint | None, source: str = "validation")
     return [
         "## Operating point",
         f"`ai` when P(machine) >= {hi:.3f}: at most {op.fpr:.1%} of {source} human texts score that high"
-        + (f", overall and within each of these domains: {', '.join(sorted(op.domain_quantiles))}. A text whose "
-           "domain the model recognizes gets its domain's threshold when at least "
-           f"{MIN_OWN_THRESHOLD_HUMANS} humans set it ("
+        + (f", overall and within each of these domains: {', '.join(sorted(op.domain_quantiles))} (this threshold, "
+           "the strictest, is the guard). Each text's own threshold weighs the domains by the domain classifier's "
+           f"probabilities, so that its expected human FPR over its likely domains is {op.fpr:.1%}: a text sure of "
+           f"its domain gets that domain's threshold where at least {MIN_OWN_THRESHOLD_HUMANS} humans set one ("
            + (", ".join(f"{d} {op.threshold(domain=d):.3f}" for d in sorted(op.domain_quantiles)
                         if op.has_own_threshold(d)) or "none")
-           + "), any other the strictest of them (domains with fewer than "
+           + "); probability on any other domain counts at the guard's rate (domains with fewer than "
            f"{MIN_DOMAIN_HUMANS} human texts count only in the pooled figure; humans per domain: "
            + ", ".join(f"{d} {n}" for d, n in sorted(op.domain_counts.items())) + ")."
            if op.domain_quantiles else "."),

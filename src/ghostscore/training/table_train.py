@@ -140,7 +140,8 @@ def train_from_table(cfg: TrainConfig, *, progress: bool = True) -> Path:
     model: Any = final.model
     model.calibration, model.operating_point = calibration, op
     model.domain_model = fit_domain_model(list(train.rows.text), list(train.rows.domain.fillna("other")),
-                                          seed=cfg.seed)
+                                          seed=cfg.seed, val_texts=list(val.rows.text),
+                                          val_domains=list(val.rows.domain.fillna("other")))
     p = 1 / (1 + np.exp(-(calibration[0] * logits + calibration[1])))
     model.metrics = {"validation_held_out_generators": metrics.summary(yv, p, op.threshold())}
     model.name = Path(cfg.out).name
