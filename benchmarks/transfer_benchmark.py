@@ -11,7 +11,7 @@ Protocols (every figure on rows the model never trained on; splits are by group)
               same datasets (same domains for machine-only sources)
   lodo        leave-one-domain-out (both labels), tested on all the domain's rows
   lodataset   leave-one-dataset-out, likewise
-  attacks     test rows by attack: AUROC against test humans and verdict recall at the threshold
+  attacks     test rows by attack: AUROC against test humans and verdict recall (guard and as served)
   fairness    human false-positive rate at the verdict threshold on OUTFOX student essays (validation+test),
               the plainest quarter of human test texts by reading grade, and --fixtures (learner-style
               human texts of our own)
@@ -47,6 +47,7 @@ from ghostscore.training.table_train import fit_calibrated
 MODERN = ("gpt-4o", "llama-3-70b-instruct", "llama-3-8b-instruct-paraphrase", "llm-2026")
 
 
+MIN_ATTACK_ROWS = 15  # attack rows in the markdown table (all are in results.json)
 MIN_REFERENCE_HUMANS = 30  # a LOGO fold counts in ``mean_auroc_solid`` only with this many reference humans
 SHIPPED_CALIBRATION: set[str] = set()  # candidates calibrated as `ghostscore train --features-table` does
 
@@ -120,10 +121,12 @@ def protocol_test(name, data, splits, fixtures, **kw) -> dict:
             out["per_generator_auroc"][g] = metrics.auroc(np.r_[np.ones(len(s)), np.zeros(len(hum))],
                                                           np.r_[s.p.to_numpy(), hum.p.to_numpy()])
     attacks = {}
+    rows["served_thr"] = served_thresholds(r["op"], served_posteriors(tr, va, te.rows.text))
     for a, g in rows[rows.y == 1].fillna({"attack": "none"}).groupby("attack"):
         hum = rows[human_reference(rows, g)]
         yy = np.r_[np.ones(len(g)), np.zeros(len(hum))]
         attacks[a] = scores(yy, np.r_[g.p.to_numpy(), hum.p.to_numpy()], thr)
+        attacks[a]["recall_served"] = float(np.mean(g.p >= g.served_thr))
     out["attacks"] = attacks
     out["per_domain_thresholds"] = per_domain_thresholds(r, tr, va, te, p)
     # fairness: humans only, at the verdict threshold
@@ -259,8 +262,16 @@ def protocol_leave_out(name, data, splits, column: str, min_rows=60, **kw) -> di
             continue
         te = data.subset(m)
         r = run_fold(name, tr, va, te, **kw)
-        out[val] = scores(te.rows["y"].to_numpy(), r["p"], r["threshold"])
-    return summarize(out, f"per_{column}")
+        y = te.rows["y"].to_numpy()
+        out[val] = scores(y, r["p"], r["threshold"])
+        # as served, by a domain classifier that never saw the held-out domain / dataset (a genre it cannot name)
+        flag = r["p"] >= served_thresholds(r["op"], served_posteriors(tr, va, te.rows.text))
+        out[val]["recall_served"] = float(flag[y == 1].mean())
+        out[val]["human_fpr_served"] = float(flag[y == 0].mean())
+    res = summarize(out, f"per_{column}")
+    for k in ("recall_served", "human_fpr_at_threshold", "human_fpr_served"):
+        res[f"mean_{k}"] = float(np.mean([v[k] for v in out.values()])) if out else math.nan
+    return res
 
 
 def protocol_budget(data, splits, budgets, candidates=("zeroshot", "linear")) -> dict:
@@ -336,7 +347,7 @@ def to_markdown(res: dict) -> str:
                 for v in per.values()) + " |")
         lines.append("")
     lines += ["| candidate | test AUROC | test TPR@1% | test recall@thr (guard) | test recall / human FPR "
-              "(own-domain thr) | LOGO mean (all / >=30 humans) | LOGO min | LOGO modern | "
+              "(as served) | LOGO mean (all / >=30 humans) | LOGO min | LOGO modern | "
               "LOGO recall (guard / served / own domain) | LOGO per generator x domain | LODO mean | LODataset mean | "
               "OUTFOX human FPR | plainest-quarter FPR | fixtures FPR |",
               "|---|" + "---|" * 14]
@@ -368,6 +379,17 @@ def to_markdown(res: dict) -> str:
             lines.append(f"| {name} | " + " | ".join(
                 f"{_f(pg[g].get('auroc'))} / {_f(pg[g].get('recall_at_threshold'))}" if g in pg else "-"
                 for g in gens) + " |")
+    attacks = sorted({a for r in res["candidates"].values()
+                      for a, v in r.get("test", {}).get("attacks", {}).items() if v["n_machine"] >= MIN_ATTACK_ROWS})
+    if attacks:
+        lines += ["", f"Test rows by attack (>= {MIN_ATTACK_ROWS} machine texts): AUROC against the same sources' "
+                  "test humans / verdict recall at the guard / as served:", "",
+                  "| candidate | " + " | ".join(attacks) + " |", "|---|" + "---|" * len(attacks)]
+        for name, r in res["candidates"].items():
+            at = r.get("test", {}).get("attacks", {})
+            lines.append(f"| {name} | " + " | ".join(
+                " / ".join(_f(at[a].get(k)) for k in ("auroc", "recall_at_threshold", "recall_served"))
+                if a in at else "-" for a in attacks) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -405,7 +427,7 @@ def main(argv=None) -> None:
     print(f"rows {len(data.rows)} ({ {s: int(m.sum()) for s, m in splits.items()} }) in {time.time() - t0:.0f}s",
           file=sys.stderr)
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
-    leave_out = {c.strip() for c in args.leave_out_candidates.split(",")}
+    leave_out = set(candidate_specs(args.leave_out_candidates))
     SHIPPED_CALIBRATION.update(c.strip() for c in args.shipped_calibration.split(",") if c.strip())
     res: dict = {"command": "python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])]),
                  "machine": f"{platform.node()} {platform.processor()} 2 cores",

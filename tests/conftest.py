@@ -88,9 +88,19 @@ class StubDetector:
         return Score(ai_probability=(len(text) % 100) / 100, verdict="human", model="stub",
                      reasons=[], features={"length": float(len(text))})
 
+    def known_domains(self) -> list[str]:
+        return []
+
+    def check_domain(self, domain: str | None) -> str | None:
+        from ghostscore.errors import ModelError
+
+        if domain is not None:
+            raise ModelError(f"unknown domain {domain!r}; this model knows: none")
+        return None
+
     def score_records(
         self, texts: Any, *, batch_size: int = 16, format: str | None = None, explain: bool | None = None,
-        fpr: float | None = None,
+        fpr: float | None = None, domain: str | None = None,
     ) -> Any:
         self.calls += 1
         self.explain_seen.append(explain)

@@ -149,6 +149,12 @@ class ServiceStub(StubDetector):
             def verdict(p: float, fpr: float | None = None) -> str:
                 return "ai" if p >= 0.81 else "uncertain" if p >= 0.55 else "human"
 
+    def known_domains(self) -> list[str]:
+        return []
+
+    def check_domain(self, domain: str | None) -> str | None:
+        return domain
+
     def score_records(self, texts: Any, *, format: str | None = None, explain: bool | None = None,
                       **_: Any) -> Iterator[Any]:
         for text in texts:

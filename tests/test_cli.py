@@ -88,3 +88,23 @@ def test_default_model_with_language_model() -> None:
     data = json.loads(r.stdout)
     assert any(k.startswith("lm_") for k in data["features"])
     assert data["verdict"] in {"ai", "human", "uncertain"}
+
+
+def test_a_stated_domain_sets_the_threshold_and_an_unknown_one_is_refused(tmp_path) -> None:
+    from ghostscore import Detector
+    from ghostscore.cli import EXIT_MODEL
+
+    op = Detector.load(use_lm=False).model.operating_point
+    r = runner.invoke(app, ["score", str(EXAMPLE), "--no-lm", "--json", "--domain", "review"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["domain"] == "review" and out["threshold"] == pytest.approx(op.threshold(domain="review"))
+    r = runner.invoke(app, ["score", str(EXAMPLE), "--no-lm", "--domain", "poetry"])
+    assert r.exit_code == EXIT_MODEL and "unknown domain 'poetry'" in r.output and "news" in r.output
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": 1, "text": EXAMPLE.read_text()}) + "\n")
+    r = runner.invoke(app, ["batch", str(src), "-o", str(tmp_path / "out.jsonl"), "--no-lm", "--domain", "poetry"])
+    assert r.exit_code == EXIT_MODEL and "unknown domain" in r.output
+    r = runner.invoke(app, ["batch", str(src), "-o", str(tmp_path / "out.jsonl"), "--no-lm", "--domain", "news"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "out.jsonl").read_text())["verdict"] in ("ai", "uncertain", "human")

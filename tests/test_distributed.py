@@ -192,6 +192,8 @@ def test_rerun_replaces_old_parts_and_bad_model_keeps_them(tmp_path: Path) -> No
 
     with pytest.raises(ModelError):
         run_ray_batch(BatchOptions(input=inp, output=out, model=str(tmp_path / "nope")), actors=1)
+    with pytest.raises(ModelError, match="unknown domain 'poetry'"):  # refused before any actor starts
+        run_ray_batch(BatchOptions(input=inp, output=out, model="features-only", domain="poetry"), actors=1)
     assert sorted(p.name for p in out.iterdir()) == before
     run_ray_batch(BatchOptions(input=inp, output=out, model="features-only"), actors=1)
     assert len(read_output(out)) == 20 and not (out / "part-99999-000000000000.jsonl").exists()
@@ -234,6 +236,17 @@ def test_score_dataset_adds_four_columns_and_error_rows() -> None:
             assert row["error"].startswith(("missing_field", "not_text")) and row["ai_probability"] is None
     with pytest.raises(KeyError, match="doc_id"):
         score_dataset(ds, id_column="doc_id", model="features-only")
+    # a stated domain reaches the actors: the same thresholds as a local Detector told the same
+    texts = [r for r in recs if isinstance(r["text"], str)][:8]
+    got = score_dataset(ray.data.from_items(texts), id_column="id", model="features-only", actors=1,
+                        domain="news").take_all()
+
+    def verdicts(domain: str | None) -> dict:
+        scored = detector.score_records([r["text"] for r in texts], domain=domain)
+        return {r["id"]: getattr(s, "verdict", None) for r, s in zip(texts, scored, strict=True)}
+
+    assert verdicts("news") != verdicts(None)  # news's threshold is laxer: the domain must have reached the actors
+    assert {r["id"]: r["verdict"] for r in got} == verdicts("news")
 
 
 # ------------------------------------------------------------------ the CLI

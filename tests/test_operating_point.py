@@ -180,6 +180,7 @@ def test_detector_weighs_domain_thresholds_by_the_domain_classifier() -> None:
     so news has a low threshold) and not on a review-like one; the Score names the recognised domain. (Even a
     few percent of probability on review would lift the news text's threshold: review humans score that high.)"""
     from ghostscore.detector import Detector
+    from ghostscore.errors import ModelError
     from ghostscore.training.domain import fit_domain_model
 
     rng = random.Random(2)
@@ -206,3 +207,12 @@ def test_detector_weighs_domain_thresholds_by_the_domain_classifier() -> None:
     assert (news.verdict, news.domain) == ("ai", "news")
     assert review.verdict != "ai" and review.domain == "review"
     assert news.threshold < p <= review.threshold
+    # a caller who knows the domain states it (per call, or once at load): that threshold, whatever the text
+    stated = det.score(prose("news"), domain="review")
+    assert stated.verdict != "ai" and stated.domain == "review"
+    assert stated.threshold == pytest.approx(op.threshold(domain="review"))
+    assert Detector(model, explain=False, domain="news").score(prose("review")).verdict == "ai"
+    with pytest.raises(ModelError, match="unknown domain 'poetry'.*news, review"):
+        det.score(prose("news"), domain="poetry")
+    with pytest.raises(ModelError, match="unknown domain"):
+        Detector(model, explain=False, domain="poetry")

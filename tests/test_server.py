@@ -60,6 +60,32 @@ def test_real_detector_path_with_fpr(tiny_model_dir: Path) -> None:
         assert c.post("/v1/score", json={"text": TEXT, "fpr": 2}).status_code == 422
 
 
+def test_a_request_may_state_its_domain(tmp_path: Path) -> None:
+    """``domain`` in a request picks that domain's threshold; /v1/model lists them; an unknown one is a 422 that
+    names the known ones."""
+    import numpy as np
+
+    from ghostscore.classifiers.calibration import OperatingPoint
+    from ghostscore.classifiers.linear import LinearModel
+    from ghostscore.detector import Detector
+
+    g = np.random.default_rng(0)
+    op = OperatingPoint.from_scores(np.r_[g.beta(2, 8, 400), g.beta(8, 2, 400)],
+                                    domains=["news"] * 400 + ["review"] * 400)
+    model = LinearModel(feature_names=[], extractors=[], mean=np.zeros(0), scale=np.ones(0), coef=np.zeros(0),
+                        bias=0.0, operating_point=op, name="two-domains")
+    with client_for(Detector.load(model.save(tmp_path / "m"))) as c:
+        news = c.post("/v1/score", json={"text": TEXT, "domain": "news"}).json()
+        review = c.post("/v1/score", json={"texts": [TEXT], "domain": "review"}).json()["results"][0]
+        assert news["threshold"] == pytest.approx(op.threshold(domain="news"))
+        assert news["threshold"] < review["threshold"]
+        assert review["threshold"] == pytest.approx(op.threshold(domain="review"))
+        assert set(c.get("/v1/model").json()["operating_point"]["domain_thresholds"]) == {"news", "review"}
+        r = c.post("/v1/score", json={"text": TEXT, "domain": "poetry"})
+        assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_domain"
+        assert "news, review" in r.json()["error"]["message"]
+
+
 def test_explain_switch_reaches_the_detector(stub_detector: StubDetector) -> None:
     with client_for(stub_detector) as c:
         assert c.post("/v1/score", json={"text": TEXT}).status_code == 200

@@ -57,6 +57,8 @@ def score(
     model: str = typer.Option(None, help="Packaged model name or model directory (default: shipped)."),
     no_lm: bool = typer.Option(False, "--no-lm", help="Skip the language model (fast features-only model)."),
     fpr: float = typer.Option(None, help="Operating point: false-positive rate for the 'ai' verdict."),
+    domain: str = typer.Option(None, help="The texts' domain when you know it (e.g. news): its 'ai' threshold "
+                               "instead of the guessed domain's."),
     fmt: str = typer.Option(None, "--format", help="text, markdown or html (default: guessed)."),
     encoding: str = typer.Option(None, help="Input encoding (default: UTF-8, UTF-16 with a BOM)."),
     max_chars: int = typer.Option(200_000, help="Refuse texts longer than this."),
@@ -70,7 +72,7 @@ def score(
     except InputError as exc:
         _fail(EXIT_INPUT, exc.message)
     try:
-        detector = Detector.load(model, use_lm=not no_lm, fpr=fpr, max_chars=max_chars)
+        detector = Detector.load(model, use_lm=not no_lm, fpr=fpr, max_chars=max_chars, domain=domain)
         result = detector.score(doc)
     except ModelError as exc:
         _fail(EXIT_MODEL, str(exc))
@@ -91,6 +93,8 @@ def batch(
     model: str = typer.Option(None, help="Packaged model name or model directory."),
     no_lm: bool = typer.Option(False, "--no-lm", help="Skip the language model (fast features-only model)."),
     fpr: float = typer.Option(None, help="Operating point: false-positive rate for the 'ai' verdict."),
+    domain: str = typer.Option(None, help="The texts' domain when you know it (e.g. news): its 'ai' threshold "
+                               "instead of the guessed domain's."),
     batch_size: int = typer.Option(16, help="Documents per model batch."),
     chunk_size: int = typer.Option(256, help="Records read and written per chunk (bounds memory)."),
     workers: int = typer.Option(1, help="Worker processes."),
@@ -110,7 +114,7 @@ def batch(
     try:
         opts = BatchOptions(
             input=input, output=output, text_field=text_field, id_field=id_field, model=model,
-            use_lm=not no_lm, fpr=fpr, batch_size=batch_size, chunk_size=chunk_size, workers=workers,
+            use_lm=not no_lm, fpr=fpr, domain=domain, batch_size=batch_size, chunk_size=chunk_size, workers=workers,
             resume=resume, max_chars=max_chars, explain=explain,
             progress=sys.stderr.isatty() if progress is None else progress,
         )

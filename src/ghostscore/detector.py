@@ -13,7 +13,7 @@ from typing import Any
 
 from .backbones import ModelProvider
 from .classifiers import Classifier, load_model, resolve_model
-from .classifiers.calibration import Domain
+from .classifiers.calibration import Domain, check_domain
 from .classifiers.registry import PACKAGED_MODELS, packaged_model_dir
 from .document import DEFAULT_MAX_CHARS, MIN_WORDS, Document
 from .errors import InputError, ModelError
@@ -37,6 +37,7 @@ class Detector:
     def __init__(
         self, model: Classifier, *, provider: ModelProvider | None = None, fpr: float | None = None,
         max_chars: int = DEFAULT_MAX_CHARS, min_words: int = MIN_WORDS, explain: bool = True,
+        domain: str | None = None,
     ) -> None:
         self.model = model
         self.provider = provider or ModelProvider()
@@ -68,23 +69,26 @@ class Detector:
         self.explain_extractors = build_extractors(extra, models=self.provider)
         if fpr is not None and model.operating_point is None:
             raise ModelError("this model has no stored operating point; cannot choose an FPR")
+        self.domain = self.check_domain(domain)
 
     @classmethod
     def load(
         cls, model: str | Path | None = None, device: str = "cpu", *, use_lm: bool = True,
         fpr: float | None = None, cache_dir: str | Path | None = None, lm_backend: str = "auto",
         threads: int | None = None, max_chars: int = DEFAULT_MAX_CHARS, explain: bool = True,
+        domain: str | None = None,
     ) -> Detector:
         """Load a packaged or saved model once; ``use_lm=False`` picks the fast features-only model.
 
         ``explain=False`` skips evidence-only extractors that cost model time (MiniLM restatements when
-        the model does not use them): what batch jobs want.
+        the model does not use them): what batch jobs want. ``domain`` states the texts' domain when the
+        caller knows it (e.g. every text is news): its threshold applies instead of the domain classifier's guess.
         """
         path = resolve_model(model, use_lm=use_lm)
         provider = ModelProvider(cache_dir=cache_dir, device=device, lm_backend=lm_backend, threads=threads)
         clf = load_model(path)
         clf.attach(provider)
-        return cls(clf, provider=provider, fpr=fpr, max_chars=max_chars, explain=explain)
+        return cls(clf, provider=provider, fpr=fpr, max_chars=max_chars, explain=explain, domain=domain)
 
     # ---------------------------------------------------------------- pipeline steps
     def preprocess(self, item: str | Document, *, format: str | None = None) -> Document:
@@ -113,6 +117,18 @@ class Detector:
 
         X = np.stack([self.model.vectorize(fs.values) for fs in fsets])
         return [float(p) for p in self.model.predict_proba(X, docs=list(docs), extras=[fs.extra for fs in fsets])]
+
+    def known_domains(self) -> list[str]:
+        """Domains a caller may state: those the operating point was calibrated on."""
+        op = self.model.operating_point
+        return sorted(op.domain_quantiles) if op is not None else []
+
+    def check_domain(self, domain: str | None) -> str | None:
+        """``domain`` if this model can apply it, else a ``ModelError`` naming the domains it knows."""
+        try:
+            return check_domain(self.model.operating_point, domain)
+        except ValueError as exc:
+            raise ModelError(str(exc)) from None
 
     def domains(self, docs: Sequence[Document]) -> list[dict[str, float] | None]:
         """Each document's domain probabilities, which weigh the per-domain thresholds (None: the strictest)."""
@@ -156,19 +172,19 @@ class Detector:
     # ---------------------------------------------------------------- public API
     def score(
         self, text: str | bytes | Document, *, format: str | None = None, explain: bool | None = None,
-        fpr: float | None = None,
+        fpr: float | None = None, domain: str | None = None,
     ) -> Score:
         """Score one text. Raises ``InputError`` on empty, binary, undecodable or too-long input.
 
         ``explain`` (default: as loaded) adds evidence-only extractors (MiniLM restatements, style); the
         probability and verdict do not depend on it. ``fpr`` (default: as loaded) picks the operating point
-        for this call only.
+        for this call only; ``domain`` (default: as loaded, else the domain classifier's) the text's domain.
         """
-        return next(self.score_many([text], format=format, explain=explain, fpr=fpr))
+        return next(self.score_many([text], format=format, explain=explain, fpr=fpr, domain=domain))
 
     def score_many(
         self, texts: Iterable[str | bytes | Document], *, batch_size: int = 16, format: str | None = None,
-        explain: bool | None = None, fpr: float | None = None,
+        explain: bool | None = None, fpr: float | None = None, domain: str | None = None,
     ) -> Iterator[Score]:
         """Yield Scores in input order, batching documents through the models.
 
@@ -179,21 +195,21 @@ class Detector:
         for item in texts:
             batch.append(self.preprocess(item, format=format))
             if len(batch) >= batch_size:
-                yield from self._score_docs(batch, explain=explain, fpr=fpr)
+                yield from self._score_docs(batch, explain=explain, fpr=fpr, domain=domain)
                 batch = []
         if batch:
-            yield from self._score_docs(batch, explain=explain, fpr=fpr)
+            yield from self._score_docs(batch, explain=explain, fpr=fpr, domain=domain)
 
     def score_records(
         self, texts: Iterable[Any], *, batch_size: int = 16, format: str | None = None,
-        explain: bool | None = None, fpr: float | None = None,
+        explain: bool | None = None, fpr: float | None = None, domain: str | None = None,
     ) -> Iterator[Score | InputError]:
         """Like ``score_many`` but yields an ``InputError`` in place of each record that cannot be scored."""
         batch: list[tuple[int, Document | InputError]] = []
 
         def flush() -> Iterator[Score | InputError]:
             docs = [d for _, d in batch if isinstance(d, Document)]
-            scored = iter(self._score_docs(docs, explain=explain, fpr=fpr)) if docs else iter(())
+            scored = iter(self._score_docs(docs, explain=explain, fpr=fpr, domain=domain)) if docs else iter(())
             for _, d in batch:
                 yield d if isinstance(d, InputError) else next(scored)
 
@@ -210,14 +226,16 @@ class Detector:
 
     def _score_docs(
         self, docs: Sequence[Document], *, explain: bool | None = None, fpr: float | None = None,
+        domain: str | None = None,
     ) -> list[Score]:
+        stated = self.check_domain(domain) or self.domain
         problems = [d.support_problems(min_words=self.min_words) for d in docs]
         fsets = self.featurize(docs, explain=explain)
         ok = [i for i, pr in enumerate(problems) if not pr]
         probs: list[float | None] = [None] * len(docs)
         for i, p in zip(ok, self.forward([docs[i] for i in ok], [fsets[i] for i in ok]), strict=True):
             probs[i] = p
-        domains = self.domains(docs)
+        domains: list[Domain] = [stated] * len(docs) if stated else list(self.domains(docs))
         return [self.postprocess(d, fs, p, pr, fpr=fpr, domain=dom)
                 for d, fs, p, pr, dom in zip(docs, fsets, probs, problems, domains, strict=True)]
 

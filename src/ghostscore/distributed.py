@@ -39,7 +39,8 @@ from .batch.readers import CsvReader, detect_format
 from .batch.records import Chunk, InRecord, check_text
 from .batch.scoring import score_texts
 from .batch.writers import CsvWriter, JsonlWriter, ParquetWriter
-from .classifiers import PACKAGED_MODELS, resolve_model
+from .classifiers import PACKAGED_MODELS, load_model, resolve_model
+from .classifiers.calibration import check_domain
 from .document import DEFAULT_MAX_CHARS
 from .errors import InputError, ModelError
 
@@ -74,7 +75,7 @@ class _Scorer:
         self.spec = spec
         self.detector = Detector.load(
             spec["model"], fpr=spec["fpr"], max_chars=spec["max_chars"], explain=spec["explain"],
-            threads=spec["threads"], cache_dir=spec["cache_dir"],
+            threads=spec["threads"], cache_dir=spec["cache_dir"], domain=spec.get("domain"),
         )
         self.calls = 0
 
@@ -132,22 +133,34 @@ def _maybe_fail(calls: int) -> None:
     os._exit(1)
 
 
+def _check_model(model: str, domain: str | None) -> None:
+    """A model path that does not resolve, or a domain the model does not know, fails here with a clear error
+    rather than in every actor one after another (the classifier alone loads in a second, without the LM)."""
+    if not (isinstance(model, str) and model in PACKAGED_MODELS):
+        resolve_model(model)
+    if domain is not None:
+        try:
+            check_domain(load_model(resolve_model(model)).operating_point, domain)
+        except ValueError as exc:
+            raise ModelError(str(exc)) from None
+
+
 def _scored(
-    ds: Any, *, text_column: str, error_column: str | None, model: str, fpr: float | None, actors: int | None,
-    batch_size: int, detector_batch_size: int, max_chars: int, explain: bool, cache_dir: str | None,
-    num_cpus: float, max_retries: int, ray_remote_args: dict[str, Any] | None, autoscale: bool,
+    ds: Any, *, text_column: str, error_column: str | None, model: str, fpr: float | None, domain: str | None,
+    actors: int | None, batch_size: int, detector_batch_size: int, max_chars: int, explain: bool,
+    cache_dir: str | None, num_cpus: float, max_retries: int, ray_remote_args: dict[str, Any] | None,
+    autoscale: bool,
 ) -> Any:
     ray = _ray()
     if batch_size < 1 or detector_batch_size < 1:
         raise InputError("usage", "batch_size must be at least 1")
-    if not (isinstance(model, str) and model in PACKAGED_MODELS):
-        resolve_model(model)  # a path: a clear error here rather than actors dying one after another
+    _check_model(model, domain)
     if actors is None:
         actors = max(1, int(ray.cluster_resources().get("CPU", 1) // max(num_cpus, 1e-9)))
     if actors < 1:
         raise InputError("usage", "actors must be at least 1")
     spec = {
-        "model": str(model), "fpr": fpr, "max_chars": max_chars, "explain": explain,
+        "model": str(model), "fpr": fpr, "domain": domain, "max_chars": max_chars, "explain": explain,
         "threads": max(1, int(num_cpus)), "cache_dir": str(cache_dir) if cache_dir else None,
         "text_column": text_column, "error_column": error_column, "detector_batch_size": detector_batch_size,
     }
@@ -177,7 +190,7 @@ def score_dataset(
     ds: Any, *, text_column: str = "text", id_column: str | None = None, model: str = "default",
     fpr: float | None = None, actors: int | None = None, batch_size: int = 16, max_chars: int = DEFAULT_MAX_CHARS,
     explain: bool = False, cache_dir: str | Path | None = None, num_cpus: float = 1, max_retries: int = 3,
-    ray_remote_args: dict[str, Any] | None = None,
+    ray_remote_args: dict[str, Any] | None = None, domain: str | None = None,
 ) -> Any:
     """``ds`` plus ``ai_probability``, ``verdict``, ``evidence`` (a JSON list) and ``error`` columns, lazily.
 
@@ -189,7 +202,7 @@ def score_dataset(
     hours of scoring rather than leaving rows that cannot be joined back. ``model`` is a packaged name or a
     directory every node can read; ``cache_dir`` the converted-LM cache as seen from the nodes (default:
     each node's ``GHOSTSCORE_CACHE_DIR`` or user cache). A batch whose actor dies is retried up to
-    ``max_retries`` times on a restarted actor.
+    ``max_retries`` times on a restarted actor. ``domain``: the texts' domain when known (``Detector.load``).
     """
     if id_column is not None and id_column not in ds.schema().names:
         raise KeyError(f"no column {id_column!r} in the dataset (columns: {ds.schema().names[:10]})")
@@ -198,7 +211,7 @@ def score_dataset(
     except TypeError:  # pragma: no cover - a Ray without streaming repartition
         pass
     return _scored(
-        ds, text_column=text_column, error_column=None, model=model, fpr=fpr, actors=actors,
+        ds, text_column=text_column, error_column=None, model=model, fpr=fpr, domain=domain, actors=actors,
         batch_size=batch_size, detector_batch_size=batch_size, max_chars=max_chars, explain=explain,
         cache_dir=str(cache_dir) if cache_dir else None, num_cpus=num_cpus, max_retries=max_retries,
         ray_remote_args=ray_remote_args, autoscale=True,
@@ -376,7 +389,7 @@ def run_ray_batch(
             opts.input.resolve())):
         raise InputError("usage", "the output folder must not be or be inside the input")
     model = opts.model or ("default" if opts.use_lm else "features-only")
-    resolve_model(model)  # before any output is touched: a bad model must not clear the folder
+    _check_model(model, opts.domain)  # before any output is touched: a bad model must not clear the folder
     out.mkdir(parents=True, exist_ok=True)
     for stale in [*out.glob("part-*"), *out.glob(".part-*.tmp"), out / SUMMARY_FILE]:
         if stale.is_file():
@@ -401,7 +414,7 @@ def run_ray_batch(
             _read_file, batch_size=1, batch_format="numpy", fn_kwargs={"opts": read_opts}, num_cpus=0,
             compute=ray.data.TaskPoolStrategy(size=min(len(items), 4)))  # 0 CPUs: actors may hold every core
         ds = _scored(
-            ds, text_column=_TEXT, error_column=_ERROR, model=model, fpr=opts.fpr, actors=actors,
+            ds, text_column=_TEXT, error_column=_ERROR, model=model, fpr=opts.fpr, domain=opts.domain, actors=actors,
             batch_size=opts.batch_size, detector_batch_size=opts.batch_size, max_chars=opts.max_chars,
             explain=opts.explain, cache_dir=None, num_cpus=1, max_retries=3, ray_remote_args=ray_remote_args,
             autoscale=False,

@@ -30,6 +30,7 @@ class BatchOptions:
     model: str | None = None
     use_lm: bool = True
     fpr: float | None = None
+    domain: str | None = None  # the texts' domain when known: its threshold instead of the guessed one
     batch_size: int = 16
     chunk_size: int = 256
     workers: int = 1

@@ -82,7 +82,7 @@ def _scored_chunks(
             yield chunk, _score_chunk_local(detector, chunk, opts.batch_size)
         return
     spec = {"detector": opts.detector, "model": opts.model, "use_lm": opts.use_lm, "fpr": opts.fpr,
-            "max_chars": opts.max_chars, "explain": opts.explain,
+            "domain": opts.domain, "max_chars": opts.max_chars, "explain": opts.explain,
             "threads": max(1, (os.cpu_count() or 1) // opts.workers)}  # N workers must not each take all cores
     ctx = multiprocessing.get_context("spawn")  # fork after threads (tqdm, BLAS, torch) can deadlock
     pending: deque[tuple[Chunk, cf.Future]] = deque()

@@ -17,7 +17,7 @@ def load_detector(opts: BatchOptions) -> Any:
     from ..detector import Detector
 
     return Detector.load(opts.model, use_lm=opts.use_lm, fpr=opts.fpr, max_chars=opts.max_chars,
-                         explain=opts.explain)
+                         explain=opts.explain, domain=opts.domain)
 
 
 def _init_worker(spec: dict[str, Any]) -> None:
@@ -29,7 +29,7 @@ def _init_worker(spec: dict[str, Any]) -> None:
 
         _WORKER_DETECTOR = Detector.load(
             spec["model"], use_lm=spec["use_lm"], fpr=spec["fpr"], max_chars=spec["max_chars"],
-            threads=spec["threads"], explain=spec.get("explain", False),
+            threads=spec["threads"], explain=spec.get("explain", False), domain=spec.get("domain"),
         )
 
 

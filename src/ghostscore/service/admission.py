@@ -42,6 +42,8 @@ class ScoreRequest(BaseModel):
     text: str | None = Field(None, description="One article.")
     texts: list[str] | None = Field(None, description="Several articles, scored in one batch.")
     fpr: float | None = Field(None, gt=0, lt=1, description="False-positive rate for the 'ai' verdict.")
+    domain: str | None = Field(None, description="The texts' domain when known (e.g. news): its threshold instead "
+                               "of the guessed domain's; GET /v1/model lists them.")
     format: Literal["text", "markdown", "html"] | None = Field(None, description="Default: guessed.")
     detail: bool = Field(False, description="Also return per-feature contributions and sentence scores.")
     explain: bool = Field(True, description="Evidence from every extractor, including MiniLM restatements and "

@@ -30,7 +30,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import InputError
+from ..errors import InputError, ModelError
 from .admission import ApiError, ScoreRequest, ServiceState, _error_response
 from .docs import add_docs
 from .middleware import GuardMiddleware
@@ -136,7 +136,9 @@ def create_app(
         if op is not None:
             fpr = det.fpr if det.fpr is not None else op.fpr
             lo, hi = op.band(fpr)
-            point = {"fpr": fpr, "threshold": hi, "uncertain_from": lo}
+            point = {"fpr": fpr, "threshold": hi, "uncertain_from": lo,
+                     # the 'ai' threshold when a request states its domain (the guard where it has none of its own)
+                     "domain_thresholds": {d: op.threshold(fpr, d) for d in det.known_domains()}}
         meta = m.meta or {}
         return {
             "name": m.name, "type": m.type,
@@ -172,10 +174,15 @@ def create_app(
         det = state.get_detector()
         if body.fpr is not None and det.model.operating_point is None:
             raise ApiError(422, "no_operating_point", "this model has no stored operating point; omit 'fpr'")
+        try:
+            det.check_domain(body.domain)
+        except ModelError as exc:
+            raise ApiError(422, "unknown_domain", str(exc)) from None
         fmt = body.format
 
         def work() -> list[Any]:
-            return list(det.score_records(texts, format=fmt, explain=body.explain, fpr=body.fpr))
+            return list(det.score_records(texts, format=fmt, explain=body.explain, fpr=body.fpr,
+                                          domain=body.domain))
 
         results = await state.admission.run(work, deadline, texts=len(texts))
         if body.text is not None:
