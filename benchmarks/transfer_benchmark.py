@@ -121,14 +121,15 @@ def protocol_test(name, data, splits, fixtures, **kw) -> dict:
             out["per_generator_auroc"][g] = metrics.auroc(np.r_[np.ones(len(s)), np.zeros(len(hum))],
                                                           np.r_[s.p.to_numpy(), hum.p.to_numpy()])
     attacks = {}
-    rows["served_thr"] = served_thresholds(r["op"], served_posteriors(tr, va, te.rows.text))
+    post = served_posteriors(tr, va, te.rows.text)
+    rows["served_thr"] = served_thresholds(r["op"], post)
     for a, g in rows[rows.y == 1].fillna({"attack": "none"}).groupby("attack"):
         hum = rows[human_reference(rows, g)]
         yy = np.r_[np.ones(len(g)), np.zeros(len(hum))]
         attacks[a] = scores(yy, np.r_[g.p.to_numpy(), hum.p.to_numpy()], thr)
         attacks[a]["recall_served"] = float(np.mean(g.p >= g.served_thr))
     out["attacks"] = attacks
-    out["per_domain_thresholds"] = per_domain_thresholds(r, tr, va, te, p)
+    out["per_domain_thresholds"] = per_domain_thresholds(te, p, post, rows.served_thr.to_numpy())
     # fairness: humans only, at the verdict threshold
     fair = {}
     va_te = data.subset(splits["validation"] | splits["test"])
@@ -171,11 +172,9 @@ def served_thresholds(op, posteriors: list, fpr: float | None = None) -> np.ndar
     return np.array([op.threshold(fpr, domain=w) for w in posteriors])
 
 
-def per_domain_thresholds(r: dict, train: TableData, val: TableData, test: TableData, p: np.ndarray) -> dict:
-    """The verdict as served (domain-weighted thresholds) instead of the strictest one: recall and per-domain
-    human FPR, next to the guard's; the domain classifier is fitted on the training rows."""
-    post = served_posteriors(train, val, test.rows.text)
-    thr = served_thresholds(r["op"], post)
+def per_domain_thresholds(test: TableData, p: np.ndarray, post: list, thr: np.ndarray) -> dict:
+    """The verdict as served (``thr``: domain-weighted thresholds from the domain probabilities ``post``) instead
+    of the strictest one: recall and per-domain human FPR, next to the guard's."""
     rows = test.rows.assign(p=p, flag=p >= thr)
     y = rows.y.to_numpy()
     true_dom = rows.domain.fillna("other").to_numpy()

@@ -7,13 +7,13 @@ Hugging Face pipeline shape: ``preprocess`` (text -> Document), ``featurize`` (b
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .backbones import ModelProvider
 from .classifiers import Classifier, load_model, resolve_model
-from .classifiers.calibration import Domain, check_domain
+from .classifiers.calibration import Domain, check_domain, known_domains
 from .classifiers.registry import PACKAGED_MODELS, packaged_model_dir
 from .document import DEFAULT_MAX_CHARS, MIN_WORDS, Document
 from .errors import InputError, ModelError
@@ -120,8 +120,7 @@ class Detector:
 
     def known_domains(self) -> list[str]:
         """Domains a caller may state: those the operating point was calibrated on."""
-        op = self.model.operating_point
-        return sorted(op.domain_quantiles) if op is not None else []
+        return known_domains(self.model.operating_point)
 
     def check_domain(self, domain: str | None) -> str | None:
         """``domain`` if this model can apply it, else a ``ModelError`` naming the domains it knows."""
@@ -164,7 +163,7 @@ class Detector:
 
     def _domain_name(self, domain: Domain) -> str | None:
         """The domain shown on the Score: the most probable one when the domain classifier is confident."""
-        if not isinstance(domain, dict):
+        if not isinstance(domain, Mapping):
             return domain
         name, p = max(domain.items(), key=lambda kv: kv[1])
         return name if p >= self.model.domain_model.min_confidence else None

@@ -154,7 +154,6 @@ def _scored(
     ray = _ray()
     if batch_size < 1 or detector_batch_size < 1:
         raise InputError("usage", "batch_size must be at least 1")
-    _check_model(model, domain)
     if actors is None:
         actors = max(1, int(ray.cluster_resources().get("CPU", 1) // max(num_cpus, 1e-9)))
     if actors < 1:
@@ -204,6 +203,7 @@ def score_dataset(
     each node's ``GHOSTSCORE_CACHE_DIR`` or user cache). A batch whose actor dies is retried up to
     ``max_retries`` times on a restarted actor. ``domain``: the texts' domain when known (``Detector.load``).
     """
+    _check_model(model, domain)
     if id_column is not None and id_column not in ds.schema().names:
         raise KeyError(f"no column {id_column!r} in the dataset (columns: {ds.schema().names[:10]})")
     try:  # Ray gives an actor whole blocks: blocks of one batch keep every actor busy on a few big blocks

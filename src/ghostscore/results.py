@@ -48,7 +48,7 @@ class Score:
     uncertain_band: tuple[float, float] | None = None
     sentence_scores: list[dict[str, Any]] = field(default_factory=list)
     contributions: dict[str, float] = field(default_factory=dict)
-    domain: str | None = None  # the recognised domain (the domain classifier sure of it), for display
+    domain: str | None = None  # the stated domain, else the one the domain classifier is sure of (display only)
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:

@@ -42,12 +42,17 @@ DEFAULT_MAX_MISS = 0.05  # 'human' only where at most this share of (unseen-gene
 Domain = str | Mapping[str, float] | None
 
 
+def known_domains(op: OperatingPoint | None) -> list[str]:
+    """Domains a caller may state: those ``op`` was calibrated on."""
+    return sorted(op.domain_quantiles) if op is not None else []
+
+
 def check_domain(op: OperatingPoint | None, domain: str | None) -> str | None:
     """A domain a caller states, if ``op`` was calibrated on it (one without a threshold of its own gets the
     guard); else ``ValueError`` naming the domains it knows."""
     if domain is None:
         return None
-    known = sorted(op.domain_quantiles) if op is not None else []
+    known = known_domains(op)
     if domain not in known:
         raise ValueError(f"unknown domain {domain!r}; this model knows: "
                          + (", ".join(known) or "none (it has no per-domain thresholds)"))
