@@ -4,6 +4,7 @@
     python benchmarks/regularization_sweep.py --table data/features/lm-v2 --data '../shared/data/corpus/*.jsonl.gz' \\
         --cache-dir cache --candidate hidden --budget 128 --C 0.05,0.01,0.001,0.0001
     python benchmarks/regularization_sweep.py ... --candidate hidden --budget 128 --param blend --values 0,0.5,1
+    python benchmarks/regularization_sweep.py ... --candidate hidden --budget 128 --param layers --values 15,18,18+24
 
 Selection by held-out generators only (the test split is not read). AUROC does not depend on calibration, so the
 folds use the plain validation Platt fit unless ``--shipped-calibration`` (then the recall column is the shipped
@@ -17,7 +18,7 @@ import json
 import time
 
 from ghostscore.training.table_data import load_table_data
-from transfer_benchmark import SHIPPED_CALIBRATION, key_values, protocol_logo
+from transfer_benchmark import MODERN, SHIPPED_CALIBRATION, key_values, protocol_logo
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--candidate", default="hidden")
     ap.add_argument("--budget", type=int, default=None, help="token budget (default: the table's)")
     ap.add_argument("--C", default="0.05,0.01,0.001,0.0001", help="comma-separated inverse L2 strengths")
-    ap.add_argument("--param", default="C", help="the recipe keyword to sweep (C, blend)")
+    ap.add_argument("--param", default="C", help="the recipe keyword to sweep (C, blend, tail, layers)")
     ap.add_argument("--values", default=None, help="comma-separated values of --param (default: --C)")
     ap.add_argument("--fixed", nargs="*", default=[], metavar="KEY=VALUE",
                     help="other recipe keywords held fixed across the sweep, e.g. blend=0.5")
@@ -38,8 +39,10 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     fixed = key_values(",".join(args.fixed))
     try:
-        values = [float(x) for x in (args.values or args.C).split(",")]
-    except ValueError:
+        raw = (args.values or args.C).split(",")
+        # layers: each value one layer list, "18+24" (pooled sets built by pool_hidden.py --layers)
+        values = [key_values(f"layers={x}")["layers"] if args.param == "layers" else float(x) for x in raw]
+    except (ValueError, SystemExit):
         ap.error(f"--values/--C: expected comma-separated numbers, got {args.values or args.C!r}")
     if args.shipped_calibration:
         SHIPPED_CALIBRATION.add(args.candidate)
@@ -50,13 +53,16 @@ def main(argv: list[str] | None = None) -> None:
     for c in values:
         t0 = time.time()
         r = protocol_logo(args.candidate, data, splits, **fixed, **{args.param: c})
-        print(json.dumps({"candidate": args.candidate, "budget": args.budget, **fixed, args.param: c,
+        shown = "+".join(map(str, c)) if isinstance(c, tuple) else c
+        print(json.dumps({"candidate": args.candidate, "budget": args.budget, **fixed, args.param: shown,
                           "logo_mean": round(r["mean_auroc"], 4),
                           "logo_mean_solid": round(r["mean_auroc_solid"], 4),
                           "logo_modern": round(r["mean_auroc_modern"], 4),
                           "logo_per_set": round(r["mean_auroc_per_set"], 4), "logo_min": round(r["min_auroc"], 4),
                           "logo_recall": round(r["mean_recall_at_threshold"], 4),
                           "logo_recall_own_domain": round(r["mean_recall_own_domain"], 4),
+                          "logo_modern_by_generator": {g: round(v["auroc"], 4) for g, v in r["per_generator"].items()
+                                                       if g in MODERN and "auroc" in v},
                           "seconds": round(time.time() - t0)}), flush=True)
 
 

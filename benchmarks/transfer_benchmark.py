@@ -29,14 +29,16 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ghostscore.classifiers.calibration import platt
+from ghostscore.classifiers.hidden import MID_LAYER
 from ghostscore.jsonsafe import to_jsonable
 from ghostscore.training import metrics
-from ghostscore.training.candidates import CANDIDATES
+from ghostscore.training.candidates import CANDIDATES, HIDDEN_LAYERS
 from ghostscore.training.data import is_instruction_tuned
 from ghostscore.training.linear import calibrate_logits
 from ghostscore.training.protocols import reading_grade
@@ -52,15 +54,19 @@ MIN_REFERENCE_HUMANS = 30  # a LOGO fold counts in ``mean_auroc_solid`` only wit
 SHIPPED_CALIBRATION: set[str] = set()  # candidates calibrated as `ghostscore train --features-table` does
 
 
-def key_values(text: str) -> dict[str, float]:
-    """``key=value,...`` as floats (recipe keywords); a malformed pair is a usage error, not a traceback."""
-    out = {}
+def key_values(text: str) -> dict[str, Any]:
+    """``key=value,...`` as floats (recipe keywords), ``layers=18+24`` as a tuple of layers; a malformed pair is a
+    usage error, not a traceback."""
+    out: dict[str, Any] = {}
     for kv in (x.strip() for x in text.split(",")):
         if not kv:
             continue
         key, sep, value = kv.partition("=")
         try:
-            out[key.strip()] = float(value)
+            if key.strip() == "layers":
+                out["layers"] = tuple(int(p) for p in value.split("+"))
+            else:
+                out[key.strip()] = float(value)
         except ValueError:
             sep = ""
         if not sep or not key.strip():
@@ -73,7 +79,7 @@ def candidate_specs(arg: str) -> list[str]:
     return [c.strip() for c in arg.split(";" if ":" in arg else ",") if c.strip()]
 
 
-def parse_candidate(spec: str) -> tuple[str, int | None, dict[str, float]]:
+def parse_candidate(spec: str) -> tuple[str, int | None, dict[str, Any]]:
     """``NAME[@K][:key=value,...]``: the candidate, its token budget (None: the table's) and recipe settings, e.g.
     ``hidden@128:tail=3`` (so variants of one recipe sit side by side in one run)."""
     head, _, settings = spec.strip().partition(":")
@@ -308,16 +314,16 @@ def summarize(out: dict, key: str, modern: bool = False) -> dict:
 
 
 def load_fixtures(paths: Sequence[str] | None, cache_dir: str | None, budgets: Sequence[int] = (),
-                  ) -> TableData | None:
-    """Learner-style human texts of our own, scored by the LM here (a few seconds), with hidden states pooled
-    over each of ``budgets`` too."""
+                  layers: Sequence[int] = (MID_LAYER,)) -> TableData | None:
+    """Learner-style human texts of our own, scored by the LM here (a few seconds), with the hidden states of
+    ``layers`` pooled over each of ``budgets`` too."""
     if not paths:
         return None
     import tempfile
 
     from ghostscore.textkey import text_key
     from ghostscore.training.feature_table import TableScorer, build
-    from ghostscore.training.pooled_hidden import build_pooled
+    from ghostscore.training.pooled_hidden import LayerPooler, build_pooled
 
     df = pd.concat([pd.read_json(p, lines=True) for p in paths], ignore_index=True)
     df["y"] = 0
@@ -328,7 +334,8 @@ def load_fixtures(paths: Sequence[str] | None, cache_dir: str | None, budgets: S
     tmp = Path(tempfile.mkdtemp())
     build(df, tmp / "table", scorer=TableScorer(), progress=False)
     for k in budgets:
-        build_pooled(tmp / "table", dict(zip((text_key(t) for t in df["text"]), df["text"], strict=True)), k)
+        build_pooled(tmp / "table", dict(zip((text_key(t) for t in df["text"]), df["text"], strict=True)), k,
+                     pooler=LayerPooler(k, layers))
     data_path = tmp / "fixtures.jsonl"
     df.assign(label="human").to_json(data_path, orient="records", lines=True)
     return load_table_data(tmp / "table", [str(data_path)], cache_dir=cache_dir, progress=False)
@@ -422,7 +429,8 @@ def main(argv=None) -> None:
     splits = {s: (data.rows["split"] == s).to_numpy() for s in ("train", "validation", "test")}
     specs = candidate_specs(args.candidates)
     budgets = sorted({b for b in (parse_candidate(c)[1] for c in specs) if b})
-    fixtures = load_fixtures(args.fixtures, args.cache_dir, budgets)
+    layers = {MID_LAYER, *HIDDEN_LAYERS, *(x for c in specs for x in parse_candidate(c)[2].get("layers", ()))}
+    fixtures = load_fixtures(args.fixtures, args.cache_dir, budgets, sorted(layers))
     print(f"rows {len(data.rows)} ({ {s: int(m.sum()) for s, m in splits.items()} }) in {time.time() - t0:.0f}s",
           file=sys.stderr)
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]

@@ -185,11 +185,19 @@ def test_sequence_model_trains_saves_and_reloads(tmp_path: Path) -> None:
 
 
 def _fake_table_data(tmp_path: Path, n: int = 40):
+    """A toy table with the states of the recipe's layers pooled over its own budget beside it."""
+    from ghostscore.textkey import text_key
+    from ghostscore.training.candidates import HIDDEN_LAYERS
     from ghostscore.training.data import load_labeled
+    from ghostscore.training.pooled_hidden import build_pooled
     from ghostscore.training.table_data import load_table_data
 
     data = write_labeled_jsonl(tmp_path / "toy.jsonl", n_per_label=n)
-    build(load_labeled([str(data)]), tmp_path / "t", scorer=FakeScorer(), progress=False)
+    corpus = load_labeled([str(data)])
+    build(corpus, tmp_path / "t", scorer=FakeScorer(), progress=False)
+    own = TableSpec().max_tokens
+    build_pooled(tmp_path / "t", dict(zip((text_key(t) for t in corpus["text"]), corpus["text"], strict=True)), own,
+                 pooler=FakePooler(own, HIDDEN_LAYERS))
     return data, load_table_data(tmp_path / "t", [str(data)], cache_dir=str(tmp_path / "cache"), progress=False)
 
 
@@ -233,7 +241,8 @@ def test_hidden_head_trains_saves_and_reloads_to_the_same_scores(tmp_path: Path)
     fitted model, and the Detector-facing logit (pooled state from FeatureSet extras) equals the table path."""
     from ghostscore.classifiers import load_model
     from ghostscore.classifiers.hidden import HIDDEN_KEY
-    from ghostscore.training.candidates import fit_hidden
+    from ghostscore.errors import ModelError
+    from ghostscore.training.candidates import HIDDEN_LAYERS, fit_hidden
     from ghostscore.training.config import TrainConfig
     from ghostscore.training.table_train import train_from_table
 
@@ -242,13 +251,28 @@ def test_hidden_head_trains_saves_and_reloads_to_the_same_scores(tmp_path: Path)
     cfg = TrainConfig(data=[str(data)], out=str(tmp_path / "m"), kind="hidden",
                       features_table=str(tmp_path / "t"), cache_dir=str(tmp_path / "cache"))
     back = load_model(train_from_table(cfg, progress=False))
-    assert back.type == "hidden" and back.needs_hidden_states and back.hidden_size == 8
+    assert back.type == "hidden" and back.needs_hidden_states and back.layers == list(HIDDEN_LAYERS)
+    assert back.hidden_size == 8 * len(HIDDEN_LAYERS)
     assert (tmp_path / "m" / "weights.safetensors").exists() and not list((tmp_path / "m").glob("*.pkl"))
-    np.testing.assert_allclose(back.logit_from(td.hidden["h_mid"], td.features[back.feature_names].to_numpy(float)),
+    H = np.concatenate([td.hidden[f"h_l{layer}"] for layer in HIDDEN_LAYERS], axis=1)
+    np.testing.assert_allclose(back.logit_from(H, td.features[back.feature_names].to_numpy(float)),
                                fitted.logits(td), rtol=1e-9, atol=1e-9)
     X = td.features[back.feature_names].to_numpy(float)[:3]
-    extras = [{HIDDEN_KEY: h} for h in td.hidden["h_mid"][:3]]
+    # the lm extractor hands over every layer's pooled state (row = HF hidden_states index); the head picks its own
+    every = np.zeros((3, 31, 8))
+    for layer in HIDDEN_LAYERS:
+        every[:, layer] = td.hidden[f"h_l{layer}"][:3]
+    extras = [{HIDDEN_KEY: h} for h in every]
     np.testing.assert_allclose(back.logit(X, extras=extras), fitted.logits(td)[:3], rtol=1e-9, atol=1e-9)
+    with pytest.raises(ModelError, match="layer"):
+        back.logit(X[:1], extras=[{HIDDEN_KEY: every[0, :20]}])  # a graph that pooled fewer layers
+    cfg_json = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg_json["layers"] == list(HIDDEN_LAYERS)
+    del cfg_json["layers"]  # a model saved before layers were chosen reads the middle layer
+    (tmp_path / "m" / "config.json").write_text(json.dumps(cfg_json))
+    from ghostscore.classifiers.hidden import MID_LAYER
+
+    assert load_model(tmp_path / "m").layers == [MID_LAYER]
     # a text without a pooled state sits at the training mean of the hidden part: no evidence either way
     assert np.isfinite(back.logit(X[:1], extras=[{}])).all()
     assert "hidden state" in (tmp_path / "m" / "MODEL_CARD.md").read_text()
@@ -308,25 +332,28 @@ def test_human_tail_weight_refits_on_the_humans_scored_highest(tmp_path: Path) -
 
 
 class FakePooler:
-    """Pooled 'hidden state' = a function of the text's first ``max_tokens`` words (so budgets differ)."""
+    """Pooled 'hidden state' of each layer = a function of the text's first ``max_tokens`` words and the layer (so
+    budgets and layers differ)."""
 
-    layer = 1
-
-    def __init__(self, max_tokens: int) -> None:
+    def __init__(self, max_tokens: int, layers: tuple[int, ...] = (15,)) -> None:
         self.max_tokens = max_tokens
+        self.layers = tuple(layers)
 
     def pool(self, texts: list[str]) -> np.ndarray:
-        return np.stack([np.full(8, sum(len(w) for w in t.split()[: self.max_tokens]) / 100.0) for t in texts])
+        words = [t.split()[: self.max_tokens] for t in texts]
+        return np.stack([[np.full(8, (sum(len(x) for x in w) + (len(w) % 3) * (layer - 14)) / 100.0)
+                          for layer in self.layers] for w in words])
 
 
 def test_hidden_states_pooled_at_a_smaller_budget_are_what_a_model_at_that_budget_trains_on(tmp_path: Path) -> None:
-    """`benchmarks/pool_hidden.py` stores states pooled over K tokens beside the table; `with_budget(K)` (what
-    `train --lm-budget K` and `NAME@K` use) switches to them, and without them a hidden-state model refuses to fit."""
+    """`benchmarks/pool_hidden.py` stores each layer's states pooled over K tokens beside the table; `with_budget(K)`
+    (what `train --lm-budget K` and `NAME@K` use) switches to them, and without a layer the recipe reads a
+    hidden-state model refuses to fit."""
     from ghostscore.errors import InputError
     from ghostscore.textkey import text_key
-    from ghostscore.training.candidates import fit_hidden
+    from ghostscore.training.candidates import HIDDEN_LAYERS, fit_hidden
     from ghostscore.training.data import load_labeled
-    from ghostscore.training.pooled_hidden import build_pooled, pooled_dir, read_pooled
+    from ghostscore.training.pooled_hidden import build_pooled, pooled_dir, pooled_sets, read_pooled
     from ghostscore.training.table_data import load_table_data
 
     data, td = _fake_table_data(tmp_path)
@@ -335,36 +362,50 @@ def test_hidden_states_pooled_at_a_smaller_budget_are_what_a_model_at_that_budge
     corpus = load_labeled([str(data)])
     texts = dict(zip((text_key(t) for t in corpus["text"]), corpus["text"], strict=True))
     half = dict(list(texts.items())[: len(texts) // 2])
-    assert build_pooled(tmp_path / "t", half, 8, pooler=FakePooler(8)) == len(half)
+    layers = (15, *HIDDEN_LAYERS)
+    assert build_pooled(tmp_path / "t", half, 8, pooler=FakePooler(8, layers)) == len(half)
+    assert {(8, layer) for layer in layers} <= set(pooled_sets(tmp_path / "t"))
+    assert pooled_dir(tmp_path / "t", 8).name == "pooled-8"  # the middle layer keeps the first sets' name
     partial = load_table_data(tmp_path / "t", [str(data)], cache_dir=str(tmp_path / "cache"), progress=False)
-    assert 8 not in partial.pooled  # a set missing rows is not used: the model would not be the one named
-    assert build_pooled(tmp_path / "t", texts, 8, pooler=FakePooler(8)) == len(texts) - len(half)  # resumes
+    assert (8, 15) not in partial.pooled  # a set missing rows is not used: the model would not be the one named
+    assert build_pooled(tmp_path / "t", texts, 8, pooler=FakePooler(8, layers)) == len(texts) - len(half)  # resumes
     full = load_table_data(tmp_path / "t", [str(data)], cache_dir=str(tmp_path / "cache"), progress=False)
     at8 = full.with_budget(8)
     assert not np.array_equal(at8.hidden["h_mid"], full.hidden["h_mid"])
     from ghostscore.training.feature_table import flat_view
 
-    expect = FakePooler(8).pool([flat_view(t) for t in full.rows.text])
-    np.testing.assert_allclose(at8.hidden["h_mid"], expect, rtol=1e-3)
-    assert at8.subset(np.arange(len(at8.rows)) < 5).hidden["h_mid"].shape == (5, 8)
-    fit_hidden(at8)  # trains at the budget it will serve
-    assert full.with_budget(TableSpec().max_tokens).hidden is full.hidden  # the table's own budget
-    # a pooled set built by another table spec is refused, as the table itself is
+    expect = FakePooler(8, layers).pool([flat_view(t) for t in full.rows.text])
+    np.testing.assert_allclose(at8.hidden["h_mid"], expect[:, 0], rtol=1e-3)
+    for j, layer in enumerate(layers):
+        np.testing.assert_allclose(at8.hidden[f"h_l{layer}"], expect[:, j], rtol=1e-3)
+    assert at8.subset(np.arange(len(at8.rows)) < 5).hidden["h_l18"].shape == (5, 8)
+    fitted = fit_hidden(at8)  # trains at the budget it will serve, on the recipe's layers side by side
+    assert fitted.model.layers == list(HIDDEN_LAYERS) and fitted.model.hidden_size == 8 * len(HIDDEN_LAYERS)
+    assert fit_hidden(at8, layers="15").model.hidden_size == 8
+    with pytest.raises(InputError, match="layers 12"):
+        fit_hidden(at8, layers=(12,))
+    own = full.with_budget(TableSpec().max_tokens)  # the table's own budget: its h_mid and the layers beside it
+    assert own.hidden["h_mid"] is full.hidden["h_mid"] and "h_l18" in own.hidden
+    # a pooled set built by another table spec, or labelled with another layer, is refused, as the table itself is
     import pyarrow.parquet as pq
 
-    shard = next(pooled_dir(tmp_path / "t", 8).glob("part-*.parquet"))
-    t = pq.read_table(shard)
-    meta = json.loads(t.schema.metadata[b"ghostscore"])
-    meta["table"]["version"] = "0"
-    pq.write_table(t.replace_schema_metadata({b"ghostscore": json.dumps(meta).encode()}), shard)
-    with pytest.raises(TableVersionError):
-        read_pooled(tmp_path / "t", 8)
+    for layer, key, value in ((15, "table", None), (18, "layer", 17)):
+        shard = next(pooled_dir(tmp_path / "t", 8, layer).glob("part-*.parquet"))
+        t = pq.read_table(shard)
+        meta = json.loads(t.schema.metadata[b"ghostscore"])
+        if key == "table":
+            meta["table"]["version"] = "0"
+        else:
+            meta[key] = value
+        pq.write_table(t.replace_schema_metadata({b"ghostscore": json.dumps(meta).encode()}), shard)
+        with pytest.raises(TableVersionError):
+            read_pooled(tmp_path / "t", 8, layer)
 
 
 @pytest.mark.models
 @pytest.mark.skipif(not HAVE_MODELS, reason="model packages missing")
 def test_served_hidden_state_is_the_tables_and_leaves_the_statistics_alone() -> None:
-    """The lm extractor asked for hidden states pools the same middle layer over the same tokens as the feature
+    """The lm extractor asked for hidden states pools every layer over the same tokens as the feature
     table's graph (one pass), and its statistics equal those of the plain scorer."""
     from ghostscore.backbones import ModelProvider
     from ghostscore.document import Document
@@ -380,9 +421,10 @@ def test_served_hidden_state_is_the_tables_and_leaves_the_statistics_alone() -> 
     plain = LMExtractor(provider, budget=256).extract_many(docs)
     table = OrtTableScorer(max_tokens=256, threads=2).score([d.flat_text for d in docs])
     for s, p, t in zip(served, plain, table, strict=True):
-        h = s.extra["lm_hidden"]
-        assert h.shape == (576,) and "lm_hidden" not in p.extra
-        np.testing.assert_allclose(h, t["h_mid"].astype(np.float32), rtol=2e-3, atol=0.05)
+        h = s.extra["lm_hidden"]  # every layer's pooled state, HF hidden_states order
+        assert h.shape == (31, 576) and "lm_hidden" not in p.extra
+        np.testing.assert_allclose(h[15], t["h_mid"].astype(np.float32), rtol=2e-3, atol=0.05)
+        np.testing.assert_allclose(h[30], t["h_last"].astype(np.float32), rtol=2e-3, atol=0.05)
         assert s.values["lm_logprob_mean"] == pytest.approx(p.values["lm_logprob_mean"], abs=1e-4)
     # the fp32 PyTorch reference pools the same layer over the same tokens
     from ghostscore.backbones.language_model import load_scorer
@@ -393,13 +435,15 @@ def test_served_hidden_state_is_the_tables_and_leaves_the_statistics_alone() -> 
         np.testing.assert_allclose(s.extra["lm_hidden"], r.hidden, rtol=2e-3, atol=0.05)
     with pytest.raises(Exception, match="hidden"):
         load_scorer(backend="onnx", threads=2).score_tokens(["two words"], 256, hidden=True)
-    # states pooled beside the table for a smaller budget (benchmarks/pool_hidden.py) are the served ones there
-    from ghostscore.training.pooled_hidden import MidLayerPooler
+    # states pooled beside the table for a smaller budget (benchmarks/pool_hidden.py) are the served ones there,
+    # layer by layer (the pooler runs only up to the highest layer asked for)
+    from ghostscore.training.pooled_hidden import LayerPooler
 
     at128 = LMExtractor(provider, budget=128, hidden=True).extract_many(docs)
-    pooled = MidLayerPooler(128, threads=2).pool([d.flat_text for d in docs])
+    layers = (15, 18, 24)
+    pooled = LayerPooler(128, layers, threads=2).pool([d.flat_text for d in docs])
     for s, h in zip(at128, pooled, strict=True):
-        np.testing.assert_allclose(s.extra["lm_hidden"], h, rtol=2e-3, atol=0.05)
+        np.testing.assert_allclose(s.extra["lm_hidden"][list(layers)], h, rtol=2e-3, atol=0.05)
 
 
 def test_transfer_benchmark_logo_reports_own_domain_recall_and_folds_with_enough_humans(
@@ -417,6 +461,8 @@ def test_transfer_benchmark_logo_reports_own_domain_recall_and_folds_with_enough
         sys.path.pop(0)
     assert tb.parse_candidate("hidden@128:tail=3,blend=0.5") == ("hidden", 128, {"tail": 3.0, "blend": 0.5})
     assert tb.parse_candidate("zeroshot") == ("zeroshot", None, {})
+    assert tb.parse_candidate("hidden@128:layers=18+24,blend=0.5") == ("hidden", 128, {"layers": (18, 24),
+                                                                                       "blend": 0.5})
     assert tb.candidate_specs("zeroshot;hidden@128:tail=3,blend=0.5") == ["zeroshot", "hidden@128:tail=3,blend=0.5"]
     with pytest.raises(SystemExit, match="key=number"):
         tb.parse_candidate("hidden@128:tail")

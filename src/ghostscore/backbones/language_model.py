@@ -66,7 +66,7 @@ class TokenStats:
     entropy: np.ndarray
     variance: np.ndarray
     total_tokens: int | None = None  # tokens of the whole text when only a budget was scored
-    hidden: np.ndarray | None = None  # middle-layer hidden state, mean-pooled over the first window's tokens
+    hidden: np.ndarray | None = None  # (layers + 1, hidden): each layer's state, mean-pooled over the first window
 
     @property
     def n_tokens(self) -> int:
@@ -124,7 +124,8 @@ class TorchBackend:
     def stats(self, ids: np.ndarray, lengths: np.ndarray | None = None, head_chunk: int = 1024,
               ) -> dict[str, np.ndarray]:
         """Scores of positions ``1..L-1`` of each row of ``ids`` (B, L); right padding is harmless. With
-        ``lengths`` also ``h_mid``: the middle layer's hidden state mean-pooled over each row's own tokens."""
+        ``lengths`` also ``h_layers``: every layer's hidden state (HF ``hidden_states`` order, the embeddings first)
+        mean-pooled over each row's own tokens."""
         import torch
 
         with torch.inference_mode():
@@ -141,9 +142,10 @@ class TorchBackend:
             cols = [torch.cat([p[k] for p in parts]).reshape(b, t).cpu().numpy() for k in range(4)]
             out = dict(zip(_STAT_FIELDS, cols, strict=True))
             if lengths is not None:
-                mid = res.hidden_states[self.model.config.num_hidden_layers // 2]
-                keep = (torch.arange(mid.shape[1])[None, :] < torch.from_numpy(lengths)[:, None]).float()[..., None]
-                out["h_mid"] = ((mid * keep).sum(1) / keep.sum(1).clamp(min=1.0)).cpu().numpy()
+                keep = (torch.arange(x.shape[1])[None, :] < torch.from_numpy(lengths)[:, None]).float()[..., None]
+                count = keep.sum(1).clamp(min=1.0)
+                out["h_layers"] = torch.stack([(h * keep).sum(1) / count for h in res.hidden_states],
+                                              dim=1).cpu().numpy()
         return out
 
 
@@ -168,7 +170,7 @@ class OrtBackend:
         names = list(_STAT_FIELDS)
         if self.pools_hidden:
             feeds["lengths"] = np.asarray(lengths if lengths is not None else [ids.shape[1]] * len(ids), np.int64)
-            names.append("h_mid")
+            names.append("h_layers")
         return dict(zip(names, self.session.run(names, feeds), strict=True))
 
 
@@ -206,9 +208,10 @@ class LMScorer:
         """Per-token stats of every text; all windows of all texts are batched together.
 
         ``max_tokens`` scores only each text's first tokens (the verdict's budget); ``n_tokens`` of the
-        result still counts the whole text. ``hidden`` also returns each text's middle-layer hidden state,
-        mean-pooled over its first window (the whole budget when ``max_tokens`` <= the window), from the
-        same forward pass; it needs a backend that pools (``load_scorer(hidden=True)``).
+        result still counts the whole text. ``hidden`` also returns each text's hidden states, one row per
+        layer (``TokenStats.hidden``: (layers + 1) x hidden, the embeddings first), mean-pooled over its first
+        window (the whole budget when ``max_tokens`` <= the window), from the same forward pass; it needs a
+        backend that pools (``load_scorer(hidden=True)``).
         """
         if hidden and not getattr(self.backend, "pools_hidden", False):
             raise ModelError(f"the {self.backend_name} LM backend does not return hidden states; "
@@ -245,7 +248,7 @@ class LMScorer:
                     for f in _STAT_FIELDS:
                         results[f][ti][sf - 1 : e - 1] = out[f][r, lo:hi]
                     if hidden and s == 0:
-                        pooled[ti] = np.asarray(out["h_mid"][r], np.float32)
+                        pooled[ti] = np.asarray(out["h_layers"][r], np.float32)
         stats = []
         for ti, (ids, offs) in enumerate(toks):
             stats.append(TokenStats(

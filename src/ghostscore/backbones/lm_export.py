@@ -65,6 +65,7 @@ def _export_module(hf_model: Any, with_hidden: bool = False) -> Any:
             mask = (idx[None, :] > idx[:, None]).float() * -1e9
             mid_at = len(self.layers) // 2 - 1  # HF hidden_states[n_layers // 2]: after that many layers
             mid = x
+            states = [x]  # HF hidden_states: the embeddings, then each layer's output (the last one normed)
             for li, layer in enumerate(self.layers):
                 att = layer.self_attn
                 h = rms(x, layer.input_layernorm.weight, layer.input_layernorm.variance_epsilon)
@@ -85,13 +86,16 @@ def _export_module(hf_model: Any, with_hidden: bool = False) -> Any:
                 x = x + mlp.down_proj(torch.nn.functional.silu(mlp.gate_proj(h)) * mlp.up_proj(h))
                 if li == mid_at:
                     mid = x
+                states.append(x)
             x = rms(x, self.norm.weight, self.norm.variance_epsilon)
+            states[-1] = x
             logits = self.lm_head(x[:, :-1])
             stats = head_stats(logits, input_ids[:, 1:])
             if with_hidden:  # mean-pooled over each row's own positions (right padding excluded)
                 keep = (torch.arange(n, device=input_ids.device)[None, :] < lengths[:, None]).float()[..., None]
                 count = keep.sum(1).clamp(min=1.0)
-                return (*stats, (mid * keep).sum(1) / count, (x * keep).sum(1) / count)
+                layers = torch.stack([(h * keep).sum(1) / count for h in states], dim=1)
+                return (*stats, (mid * keep).sum(1) / count, (x * keep).sum(1) / count, layers)
             return stats
 
     return ExportLlama().eval()
@@ -100,8 +104,9 @@ def _export_module(hf_model: Any, with_hidden: bool = False) -> Any:
 def _export_onnx(hf_path: Path, out: Path, with_hidden: bool = False) -> None:
     """Trace ``_export_module`` to ``out/model.onnx`` (fp32, one file: it is under the 2 GB limit).
 
-    ``with_hidden`` adds mean-pooled middle- and last-layer hidden states (``h_mid``, ``h_last``): the
-    feature table's graph, run one text at a time."""
+    ``with_hidden`` adds mean-pooled middle- and last-layer hidden states (``h_mid``, ``h_last``) and every
+    layer's (``h_layers``: batch x (layers + 1) x hidden, HF ``hidden_states`` order): the feature table's
+    graph, and the served one for hidden-state heads (a head picks its layers from ``h_layers``)."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -111,7 +116,7 @@ def _export_onnx(hf_path: Path, out: Path, with_hidden: bool = False) -> None:
     args = (dummy, torch.tensor([16, 12], dtype=torch.int64)) if with_hidden else (dummy,)
     inputs = ["input_ids", "lengths"] if with_hidden else ["input_ids"]
     outs = list(_STAT_FIELDS)
-    names = outs + (["h_mid", "h_last"] if with_hidden else [])
+    names = outs + (["h_mid", "h_last", "h_layers"] if with_hidden else [])
     axes = {**{f: {0: "batch", 1: "pos"} for f in outs}, **{h: {0: "batch"} for h in names[len(outs):]}}
     # The TorchScript exporter is deprecated but needs no onnxscript and traces this plain module exactly.
     with torch.no_grad(), warnings.catch_warnings():

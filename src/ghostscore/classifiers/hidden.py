@@ -1,20 +1,23 @@
-"""The hidden-state head: logistic regression on SmolLM2's middle-layer hidden state (mean-pooled over the token
-budget, from the same forward pass as the LM statistics) next to the document features.
+"""The hidden-state head: logistic regression on SmolLM2's hidden states at chosen layers (each mean-pooled over
+the token budget, from the same forward pass as the LM statistics) next to the document features.
 
 Why: the statistics say how predictable a text is; the hidden state also says what kind of text the small
 LM thinks it is reading, which separates instruction-tuned generators the statistics cannot (BENCHMARKS.md:
 best held-out-generator AUROC of all candidates; the ``default`` at 128 tokens). Heads that read representations
 can learn "plain learner prose = machine", so it ships only after the fairness gate (BENCHMARKS.md).
 
-    z = standardize([h_mid (576), features])      logit = z . coef + bias      P = platt(logit)
+    z = standardize([h_layer1 (576), h_layer2 (576), ..., features])   logit = z . coef + bias   P = platt(logit)
 
-A ``LinearModel`` whose weights span the hidden dimensions first, then the named features: same artifact files
-(safetensors + config with ``hidden_size``), same calibration and operating point.
+A ``LinearModel`` whose weights span the hidden dimensions first (layer by layer, in ``layers`` order), then the
+named features: same artifact files (safetensors + config with ``hidden_size`` and ``layers``), same calibration
+and operating point. ``layers`` index HF ``hidden_states`` (0 = embeddings, 15 = SmolLM2's middle layer, the only
+one models trained before layers were chosen read; their configs name none).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,11 +27,13 @@ from .calibration import standardize
 from .linear import LinearModel
 
 HIDDEN_KEY = "lm_hidden"  # FeatureSet.extra entry the lm extractor fills when asked for hidden states
+MID_LAYER = 15  # SmolLM2-135M's middle layer (30 // 2): what a config without ``layers`` reads
 
 
 @dataclass
 class HiddenStateModel(LinearModel):
     name: str = "hidden"
+    layers: list[int] = field(default_factory=lambda: [MID_LAYER])  # pooled states read, in this order
 
     type = "hidden"
     needs_token_stats = True    # reads FeatureSet.extra, so evaluation takes the Detector's (uncached) path
@@ -54,7 +59,12 @@ class HiddenStateModel(LinearModel):
         h = extra.get(HIDDEN_KEY)
         if h is None:
             return np.full(self.hidden_size, np.nan)
-        h = np.asarray(h, np.float64).reshape(-1)
+        h = np.asarray(h, np.float64)
+        if h.ndim == 2:  # one pooled state per layer (the lm extractor's): keep this model's layers
+            if max(self.layers) >= len(h):
+                raise ModelError(f"the model reads layer {max(self.layers)}; the LM pooled {len(h)} states")
+            h = h[self.layers]
+        h = h.reshape(-1)
         if h.shape != (self.hidden_size,):
             raise ModelError(f"hidden state of size {h.size}, the model expects {self.hidden_size}")
         return h
@@ -66,4 +76,13 @@ class HiddenStateModel(LinearModel):
         return {n: float(c) for n, c in zip(self.feature_names, z * self.coef[k:], strict=True)}
 
     def _config_extra(self) -> dict[str, Any]:
-        return {"hidden_size": self.hidden_size}
+        return {"hidden_size": self.hidden_size, "layers": list(self.layers)}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], directory: Path) -> HiddenStateModel:
+        model = super().from_config(config, directory)
+        assert isinstance(model, HiddenStateModel)
+        model.layers = [int(x) for x in config.get("layers", [MID_LAYER])]
+        if not model.layers or model.hidden_size % len(model.layers):
+            raise ModelError(f"{directory}: hidden_size {model.hidden_size} does not split over layers {model.layers}")
+        return model

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..classifiers.calibration import fit_scaler, standardize
-from ..classifiers.hidden import HiddenStateModel
+from ..classifiers.hidden import MID_LAYER, HiddenStateModel
 from ..errors import InputError
 from .linear import fit_linear
 from .selection import sign_consistent_features
@@ -134,24 +134,28 @@ def fit_cnn(train: TableData, *, residual: bool = False, sign_consistent: bool =
 
 
 HIDDEN_C = 0.005  # chosen on held-out generators: LOGO AUROC up, verdict recall kept (BENCHMARKS.md, fourth session)
+HIDDEN_LAYERS: tuple[int, ...] = (18, 24)  # pooled layers the head reads: LOGO, BENCHMARKS.md seventh session
 ZEROSHOT_BLEND = 0.25  # zero-shot share of the hidden head (``blend_zeroshot``): LOGO, BENCHMARKS.md fifth session
 HUMAN_TAIL_WEIGHT = 1.0  # refit weight of the training humans the first fit scores highest (``TAIL_SHARE``)
 TAIL_SHARE = 0.10  # measured, not shipped: the shipped calibration absorbs most of its recall gain
 
 
 def fit_hidden(train: TableData, *, sign_consistent: bool = False, evidence: bool = False, C: float | None = None,
-               blend: float | None = None, tail: float | None = None, seed: int = 0, **_: Any) -> Fitted:
+               blend: float | None = None, tail: float | None = None, layers: Any = None, seed: int = 0,
+               **_: Any) -> Fitted:
     """The shipped ``hidden`` recipe: L2 logistic regression on [pooled middle-layer state, features], plus a share
     (``ZEROSHOT_BLEND``) of the zero-shot likelihood; strong regularization (``HIDDEN_C``) and the blend are what
     transferred best to held-out generators.
     ``evidence``: only the hand features ``linear-evidence`` keeps on the same rows (those that add suspicion).
     ``blend``: weight of the zero-shot likelihood added to the fitted score (``blend_zeroshot``).
     ``tail``: refit once with the humans the first fit scores highest (the top ``TAIL_SHARE``) weighted this much:
-    the verdict's threshold sits in that tail, so pulling it down buys recall at a 1% false-positive rate."""
+    the verdict's threshold sits in that tail, so pulling it down buys recall at a 1% false-positive rate.
+    ``layers``: the pooled layers read (``HIDDEN_LAYERS``; a sequence, one number, or ``"18+24"``)."""
     from sklearn.linear_model import LogisticRegression
 
     names = list(fit_linear_evidence(train, seed=seed).names) if evidence else _names(train, False, sign_consistent)
-    H = _hidden(train)
+    layers = parse_layers(HIDDEN_LAYERS if layers is None else layers)
+    H = _hidden(train, layers)
     X = np.concatenate([H, _X(train, names)], axis=1)
     mean, scale = fit_scaler(X)
     Z, y = standardize(X, mean, scale), train.rows["y"].to_numpy()
@@ -165,14 +169,15 @@ def fit_hidden(train: TableData, *, sign_consistent: bool = False, evidence: boo
         clf.fit(Z, y, sample_weight=_balanced(y, np.where(top, tail, 1.0)))
     model = HiddenStateModel(feature_names=list(names), extractors=list(EXTRACTORS),
                              mean=mean, scale=scale, coef=clf.coef_[0].astype(np.float64),
-                             bias=float(clf.intercept_[0]))
+                             bias=float(clf.intercept_[0]), layers=list(layers))
     weight = ZEROSHOT_BLEND if blend is None else blend
     if weight:
         human = (train.rows["y"] == 0).to_numpy()
         model = blend_zeroshot(model, H[human], _X(train, names)[human], weight)
-    params = {"C": C, "human_tail_weight": tail, "human_tail_share": TAIL_SHARE, "zeroshot_blend": weight}
+    params = {"C": C, "human_tail_weight": tail, "human_tail_share": TAIL_SHARE, "zeroshot_blend": weight,
+              "layers": list(layers)}
     return Fitted("hidden-evidence" if evidence else "hidden",
-                  lambda d: model.logit_from(_hidden(d), _X(d, names)), model, names, params)
+                  lambda d: model.logit_from(_hidden(d, layers), _X(d, names)), model, names, params)
 
 
 def _balanced(y: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
@@ -203,14 +208,37 @@ def blend_zeroshot(model: HiddenStateModel, H: np.ndarray, X: np.ndarray, weight
     coef[j] += weight * model.scale[j] / sd_z
     bias = (model.bias - mu_h) / sd_h + weight * (model.mean[j] - mu_z) / sd_z
     return HiddenStateModel(feature_names=list(model.feature_names), extractors=list(model.extractors),
-                            mean=model.mean, scale=model.scale, coef=coef, bias=float(bias))
+                            mean=model.mean, scale=model.scale, coef=coef, bias=float(bias), layers=list(model.layers))
 
 
-def _hidden(d: TableData) -> np.ndarray:
-    if "h_mid" not in d.hidden:
-        raise InputError("no_hidden", "no hidden states pooled over this token budget beside the feature table: "
-                         "build them with benchmarks/pool_hidden.py --tokens K")
-    return d.hidden["h_mid"]
+def parse_layers(value: Any) -> tuple[int, ...]:
+    """``HIDDEN_LAYERS``-style layer lists from a recipe setting: a sequence, one number, or ``"18+24"``."""
+    if isinstance(value, str):
+        parts = [p for p in value.replace(",", "+").split("+") if p.strip()]
+    elif isinstance(value, int | float):
+        parts = [value]
+    else:
+        parts = list(value)
+    try:
+        layers = tuple(int(float(p)) for p in parts)
+    except (TypeError, ValueError):
+        raise InputError("bad_layers", f"layers: expected layer numbers such as 18+24, got {value!r}") from None
+    if not layers or len(set(layers)) != len(layers):
+        raise InputError("bad_layers", f"layers: expected distinct layer numbers, got {value!r}")
+    return layers
+
+
+def _hidden(d: TableData, layers: Sequence[int] = (MID_LAYER,)) -> np.ndarray:
+    """The pooled states of ``layers`` side by side (the middle layer's may be the table's own ``h_mid``)."""
+    parts = []
+    for layer in layers:
+        h = d.hidden.get(f"h_l{layer}", d.hidden.get("h_mid") if layer == MID_LAYER else None)
+        if h is None:
+            raise InputError("no_hidden", f"no hidden states of layer {layer} pooled over this token budget beside "
+                             "the feature table: build them with benchmarks/pool_hidden.py --tokens K "
+                             f"--layers {layer}")
+        parts.append(h)
+    return np.concatenate(parts, axis=1)
 
 
 CANDIDATES: dict[str, Callable[..., Fitted]] = {

@@ -98,18 +98,21 @@ TABLE_KIND_TEXT = {
     "sequence": "sequence: a 1-D CNN over the per-token SmolLM2 statistics (log-prob, entropy, log-rank, "
                 "standardized surprise) of the first tokens, mean- and max-pooled, joined with the standardized "
                 "document features in a small MLP, plus a linear skip path on the features; Platt calibration.",
-    "hidden": "hidden: SmolLM2's middle-layer hidden state (576 dimensions), mean-pooled over the token budget in "
-              "the same forward pass as the statistics, next to the document features -> standardized -> L2 "
+    "hidden": "hidden: SmolLM2's hidden states at the layers named below (576 dimensions each), mean-pooled over "
+              "the token budget in the same forward pass as the statistics, next to the document features -> "
+              "standardized -> L2 "
               "logistic regression -> Platt calibration. A head that reads representations: check its "
               "false-positive rate on plain and learner-style human writing (BENCHMARKS.md, fairness gate) "
               "before relying on it for non-native writers' texts.",
 }
 
 
-def _params(params: dict[str, float]) -> str:
+def _params(params: dict[str, Any]) -> str:
     """Recipe settings as the card states them (``C``: inverse L2 strength; ``human_tail_weight``: refit weight of
-    the highest-scored tenth of training humans; ``zeroshot_blend``: share of the bare likelihood)."""
-    return ", ".join(f"{k} = {v:g}" for k, v in params.items())
+    the highest-scored tenth of training humans; ``zeroshot_blend``: share of the bare likelihood; ``layers``: the
+    pooled hidden-state layers read)."""
+    return ", ".join(f"{k} = {'+'.join(map(str, v))}" if isinstance(v, list | tuple) else f"{k} = {v:g}"
+                     for k, v in params.items())
 
 
 def table_model_card(model: Any) -> str:

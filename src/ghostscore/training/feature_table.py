@@ -192,7 +192,8 @@ class OrtTableScorer:
         ids = [x[: self.max_tokens] if len(x) >= 2 else np.pad(x, (0, 2 - len(x))) for x in enc]
         out: list[dict[str, Any] | None] = [None] * len(ids)
         for rows, batch, lengths in length_batches(ids, self.max_batch_tokens):
-            lp, rank, ent, var, hm, hl = self.session.run(None, {"input_ids": batch, "lengths": lengths})
+            lp, rank, ent, var, hm, hl = self.session.run(
+                ["logprob", "rank", "entropy", "variance", "h_mid", "h_last"], {"input_ids": batch, "lengths": lengths})
             for r, ti in enumerate(rows):
                 k = len(ids[ti]) - 1
                 out[ti] = {

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..classifiers.hidden import MID_LAYER
 from ..classifiers.sequence import sequence_channels
 from ..errors import InputError
 from ..features import build_extractors
@@ -24,7 +25,7 @@ from ..features.pipeline import default_cache_path, feature_frame, make_document
 from ..textkey import text_key
 from .data import load_labeled
 from .feature_table import TableSpec, read_table
-from .pooled_hidden import read_pooled
+from .pooled_hidden import pooled_sets, read_pooled
 
 SEQ_CHANNELS = ("logprob", "entropy", "logrank", "surprise")  # surprise = (logprob + entropy) / sqrt(var)
 
@@ -37,9 +38,10 @@ class TableData:
     features: pd.DataFrame      # LM token features + hand features (named as the extractors name them)
     sequences: np.ndarray       # (n, T, len(SEQ_CHANNELS)) float32, zero-padded
     lengths: np.ndarray         # scored tokens per row
-    hidden: dict[str, np.ndarray]  # "h_mid" / "h_last": (n, d) float32, pooled over the table's budget
+    hidden: dict[str, np.ndarray]  # "h_mid" / "h_last" / "h_l<layer>": (n, d) float32, pooled over the budget
     tokens: pd.DataFrame | None = None  # raw per-token arrays (logprob, rank, entropy, variance) per row
-    pooled: dict[int, np.ndarray] = field(default_factory=dict)  # budget K -> h_mid pooled over K tokens
+    # (budget K, layer) -> that layer's state pooled over K tokens (pooled_hidden; benchmarks/pool_hidden.py)
+    pooled: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
 
     def subset(self, mask: np.ndarray) -> TableData:
         m = np.asarray(mask, bool)
@@ -62,10 +64,11 @@ class TableData:
         feats[list(TOKEN_FEATURES)] = lm.to_numpy()
         lengths = np.minimum(self.lengths, k - 1)
         seqs = self.sequences[:, : k - 1].copy()
+        at_k = {f"h_l{layer}": v for (kk, layer), v in self.pooled.items() if kk == k}
         if k >= TableSpec().max_tokens:
-            hidden = self.hidden
+            hidden = {**at_k, **self.hidden}
         else:
-            hidden = {"h_mid": self.pooled[k]} if k in self.pooled else {}
+            hidden = {**at_k, **({"h_mid": at_k[f"h_l{MID_LAYER}"]} if f"h_l{MID_LAYER}" in at_k else {})}
         return TableData(self.rows, feats, seqs, lengths, hidden, self.tokens, self.pooled)
 
 
@@ -117,19 +120,18 @@ def load_table_data(
     hidden = {k: np.stack([np.asarray(v, np.float32) for v in table[k]]) for k in ("h_mid", "h_last")}
     meta_cols = ["key", "text", "y", "split", "group", "dataset", "generator", "domain", "attack"]
     tokens = table[["logprob", "rank", "entropy", "variance"]].reset_index(drop=True)
-    return TableData(table[meta_cols].copy(), features, seqs, lengths, hidden, tokens,
-                     load_pooled(table_dir, list(table["key"])))
+    pooled = load_pooled(table_dir, list(table["key"]))
+    own = TableSpec().max_tokens  # layers pooled over the table's own budget sit beside its h_mid / h_last
+    hidden.update({f"h_l{layer}": v for (k, layer), v in pooled.items() if k == own})
+    return TableData(table[meta_cols].copy(), features, seqs, lengths, hidden, tokens, pooled)
 
 
-def load_pooled(table_dir: str | Path, keys: Sequence[str]) -> dict[int, np.ndarray]:
-    """Every ``pooled-<K>`` set stored beside the table, aligned to ``keys``; a set missing any key is left
-    out (a model fitted on part of the rows would not be the model the benchmark names)."""
-    out: dict[int, np.ndarray] = {}
-    for path in sorted(Path(table_dir).glob("pooled-*")):
-        if not path.name.split("-", 1)[1].isdigit():
-            continue  # not a pooled set (pooled_hidden.pooled_dir names them pooled-<K>)
-        k = int(path.name.split("-", 1)[1])
-        by_key = read_pooled(table_dir, k)
+def load_pooled(table_dir: str | Path, keys: Sequence[str]) -> dict[tuple[int, int], np.ndarray]:
+    """Every pooled set stored beside the table, (budget, layer) -> states aligned to ``keys``; a set missing any
+    key is left out (a model fitted on part of the rows would not be the model the benchmark names)."""
+    out: dict[tuple[int, int], np.ndarray] = {}
+    for k, layer in pooled_sets(table_dir):
+        by_key = read_pooled(table_dir, k, layer)
         if by_key and all(key in by_key for key in keys):
-            out[k] = np.stack([by_key[key] for key in keys])
+            out[(k, layer)] = np.stack([by_key[key] for key in keys])
     return out
