@@ -15,7 +15,9 @@ import argparse
 import time
 
 from ghostscore.classifiers.hidden import MID_LAYER
+from ghostscore.errors import InputError
 from ghostscore.textkey import text_key
+from ghostscore.training.candidates import parse_layers
 from ghostscore.training.data import load_labeled
 from ghostscore.training.feature_table import TableSpec, read_table
 from ghostscore.training.pooled_hidden import LayerPooler, build_pooled
@@ -34,12 +36,12 @@ def main(argv: list[str] | None = None) -> None:
     if not 2 <= args.tokens <= TableSpec().max_tokens:
         ap.error(f"--tokens must lie in [2, {TableSpec().max_tokens}]: the table scores no more")
     try:
-        layers = [int(x) for x in args.layers.split(",") if x.strip()]
-    except ValueError:
-        ap.error(f"--layers: expected comma-separated layer numbers, got {args.layers!r}")
+        layers = list(parse_layers(args.layers))
+        pooler = LayerPooler(args.tokens, layers, threads=args.threads)  # refuses a layer the LM does not have
+    except (InputError, ValueError) as e:
+        ap.error(f"--layers: {e}")
     corpus = load_labeled(args.data)
     texts = dict(zip((text_key(t) for t in corpus["text"]), corpus["text"], strict=True))
-    pooler = LayerPooler(args.tokens, layers, threads=args.threads)
     for table in args.tables:
         keys = list(read_table(table, columns=["key"])["key"])
         missing = [k for k in keys if k not in texts]

@@ -17,6 +17,8 @@ import argparse
 import json
 import time
 
+from ghostscore.errors import InputError
+from ghostscore.training.candidates import parse_layers
 from ghostscore.training.table_data import load_table_data
 from transfer_benchmark import MODERN, SHIPPED_CALIBRATION, key_values, protocol_logo
 
@@ -41,8 +43,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         raw = (args.values or args.C).split(",")
         # layers: each value one layer list, "18+24" (pooled sets built by pool_hidden.py --layers)
-        values = [key_values(f"layers={x}")["layers"] if args.param == "layers" else float(x) for x in raw]
-    except (ValueError, SystemExit):
+        values = [parse_layers(x) if args.param == "layers" else float(x) for x in raw]
+    except (ValueError, InputError):
         ap.error(f"--values/--C: expected comma-separated numbers, got {args.values or args.C!r}")
     if args.shipped_calibration:
         SHIPPED_CALIBRATION.add(args.candidate)

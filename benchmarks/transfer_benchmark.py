@@ -36,9 +36,10 @@ import pandas as pd
 
 from ghostscore.classifiers.calibration import platt
 from ghostscore.classifiers.hidden import MID_LAYER
+from ghostscore.errors import InputError
 from ghostscore.jsonsafe import to_jsonable
 from ghostscore.training import metrics
-from ghostscore.training.candidates import CANDIDATES, HIDDEN_LAYERS
+from ghostscore.training.candidates import CANDIDATES, HIDDEN_LAYERS, parse_layers
 from ghostscore.training.data import is_instruction_tuned
 from ghostscore.training.linear import calibrate_logits
 from ghostscore.training.protocols import reading_grade
@@ -63,11 +64,8 @@ def key_values(text: str) -> dict[str, Any]:
             continue
         key, sep, value = kv.partition("=")
         try:
-            if key.strip() == "layers":
-                out["layers"] = tuple(int(p) for p in value.split("+"))
-            else:
-                out[key.strip()] = float(value)
-        except ValueError:
+            out[key.strip()] = parse_layers(value) if key.strip() == "layers" else float(value)
+        except (ValueError, InputError):
             sep = ""
         if not sep or not key.strip():
             raise SystemExit(f"expected key=number, got {kv!r}")

@@ -63,10 +63,8 @@ def _export_module(hf_model: Any, with_hidden: bool = False) -> Any:
             cos, sin = (emb.cos() * scaling)[None, None], (emb.sin() * scaling)[None, None]
             idx = torch.arange(n, device=input_ids.device)
             mask = (idx[None, :] > idx[:, None]).float() * -1e9
-            mid_at = len(self.layers) // 2 - 1  # HF hidden_states[n_layers // 2]: after that many layers
-            mid = x
             states = [x]  # HF hidden_states: the embeddings, then each layer's output (the last one normed)
-            for li, layer in enumerate(self.layers):
+            for layer in self.layers:
                 att = layer.self_attn
                 h = rms(x, layer.input_layernorm.weight, layer.input_layernorm.variance_epsilon)
                 q = att.q_proj(h).view(b, n, heads, head_dim).transpose(1, 2)
@@ -84,8 +82,6 @@ def _export_module(hf_model: Any, with_hidden: bool = False) -> Any:
                 h = rms(x, post.weight, post.variance_epsilon)
                 mlp = layer.mlp
                 x = x + mlp.down_proj(torch.nn.functional.silu(mlp.gate_proj(h)) * mlp.up_proj(h))
-                if li == mid_at:
-                    mid = x
                 states.append(x)
             x = rms(x, self.norm.weight, self.norm.variance_epsilon)
             states[-1] = x
@@ -95,7 +91,8 @@ def _export_module(hf_model: Any, with_hidden: bool = False) -> Any:
                 keep = (torch.arange(n, device=input_ids.device)[None, :] < lengths[:, None]).float()[..., None]
                 count = keep.sum(1).clamp(min=1.0)
                 layers = torch.stack([(h * keep).sum(1) / count for h in states], dim=1)
-                return (*stats, (mid * keep).sum(1) / count, (x * keep).sum(1) / count, layers)
+                # h_mid = HF hidden_states[n_layers // 2], h_last = the normed last state: rows of h_layers
+                return (*stats, layers[:, len(self.layers) // 2], layers[:, -1], layers)
             return stats
 
     return ExportLlama().eval()
