@@ -6,7 +6,8 @@ with --logo), every threshold rule evaluated on the same scores, so the operatin
         --shipped-calibration hidden --fprs 0.0025,0.005,0.01,0.02 --logo
 
 Per target FPR and rule (the guard: the strictest domain's threshold for every text; as served: the
-domain-weighted threshold, calibration.py): test verdict recall and test human FPR, the human FPR on --humans
+domain-weighted threshold, calibration.py): test verdict recall and test human FPR (all human-labelled texts,
+and human writing only: no machine-touched human rows), the human FPR on --humans
 (texts no model saw) with its worst dataset x domain, and with --logo the mean verdict recall of held-out
 generators (each fold refitted without its generator, its domain classifier too).
 """
@@ -20,7 +21,7 @@ import sys
 import numpy as np
 
 from fairness_gate import by_source, load_tables, table_args
-from ghostscore.training.data import is_instruction_tuned
+from ghostscore.training.data import is_instruction_tuned, machine_touched_humans
 from ghostscore.training.selection import human_reference
 from ghostscore.training.table_data import TableData
 from transfer_benchmark import (  # sibling scripts: same fit, calibration and candidate syntax
@@ -81,6 +82,7 @@ def main(argv=None) -> None:
     out = {"command": "python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])]), "n_test": len(te.rows),
            "n_humans": len(humans.rows), "candidates": {}}
     y = te.rows.y.to_numpy()
+    written = (y == 0) & ~machine_touched_humans(te.rows)  # human writing: no machine-touched human rows
     for name in candidate_specs(args.candidates):
         base, budget, kw = parse_candidate(name)
         d, parts = (data.with_budget(budget), [x.with_budget(budget) for x in (tr, va, te, humans)]) if budget \
@@ -98,6 +100,7 @@ def main(argv=None) -> None:
                 worst = max(src.items(), key=lambda kv: kv[1]["fpr"]) if src else None
                 row[rule] = {"test_recall": float(flag_te[y == 1].mean()),
                              "test_human_fpr": float(flag_te[y == 0].mean()),
+                             "test_human_fpr_written": float(flag_te[written].mean()),
                              "unseen_human_fpr": float(flag_h.mean()),
                              "worst_source": [worst[0], worst[1]["n"], worst[1]["fpr"]] if worst else None}
                 if folds:

@@ -16,6 +16,10 @@ Protocols (every figure on rows the model never trained on; splits are by group)
               the plainest quarter of human test texts by reading grade, and --fixtures (learner-style
               human texts of our own)
 Verdict recall = share of machine texts at or above the 'ai' threshold (1% validation FPR with the guard).
+Human-labelled texts a machine rewrote in part (DetectRL's polished, back-translated and mixed human files) leave
+training and calibration as `ghostscore train --features-table` leaves them out (``NAME:touched=keep`` keeps them,
+the recipe before 2026-12-04's eighth session); AUROC is reported against all human-labelled references and, as
+``auroc_written``, against human writing only.
 Writes results.json and results.md to --out.
 """
 
@@ -40,12 +44,12 @@ from ghostscore.errors import InputError
 from ghostscore.jsonsafe import to_jsonable
 from ghostscore.training import metrics
 from ghostscore.training.candidates import CANDIDATES, HIDDEN_LAYERS, parse_layers
-from ghostscore.training.data import is_instruction_tuned
+from ghostscore.training.data import is_instruction_tuned, machine_touched_humans
 from ghostscore.training.linear import calibrate_logits
 from ghostscore.training.protocols import reading_grade
 from ghostscore.training.selection import human_reference
 from ghostscore.training.table_data import TableData, load_table_data
-from ghostscore.training.table_train import fit_calibrated
+from ghostscore.training.table_train import HELD_OUT_CHOICES, TOUCHED_CHOICES, fit_calibrated
 
 MODERN = ("gpt-4o", "llama-3-70b-instruct", "llama-3-8b-instruct-paraphrase", "llm-2026")
 
@@ -53,22 +57,29 @@ MODERN = ("gpt-4o", "llama-3-70b-instruct", "llama-3-8b-instruct-paraphrase", "l
 MIN_ATTACK_ROWS = 15  # attack rows in the markdown table (all are in results.json)
 MIN_REFERENCE_HUMANS = 30  # a LOGO fold counts in ``mean_auroc_solid`` only with this many reference humans
 SHIPPED_CALIBRATION: set[str] = set()  # candidates calibrated as `ghostscore train --features-table` does
+STRING_KEYS = {"touched": TOUCHED_CHOICES, "calib": HELD_OUT_CHOICES}  # candidate settings that are not numbers
 
 
 def key_values(text: str) -> dict[str, Any]:
-    """``key=value,...`` as floats (recipe keywords), ``layers=18+24`` as a tuple of layers; a malformed pair is a
-    usage error, not a traceback."""
+    """``key=value,...`` as floats (recipe keywords), ``layers=18+24`` as a tuple of layers, ``touched=keep|leave-out``
+    (machine-touched human rows in training and calibration), ``calib=source|group`` (what the shipped calibration's
+    scores never saw); a malformed pair is a usage error, not a traceback."""
     out: dict[str, Any] = {}
     for kv in (x.strip() for x in text.split(",")):
         if not kv:
             continue
         key, sep, value = kv.partition("=")
         try:
-            out[key.strip()] = parse_layers(value) if key.strip() == "layers" else float(value)
+            if key.strip() in STRING_KEYS:
+                if value.strip() not in STRING_KEYS[key.strip()]:
+                    raise ValueError(value)
+                out[key.strip()] = value.strip()
+            else:
+                out[key.strip()] = parse_layers(value) if key.strip() == "layers" else float(value)
         except (ValueError, InputError):
             sep = ""
         if not sep or not key.strip():
-            raise SystemExit(f"expected key=number, got {kv!r}")
+            raise SystemExit(f"expected key=number (or touched=keep|leave-out, calib=source|group), got {kv!r}")
     return out
 
 
@@ -88,9 +99,15 @@ def parse_candidate(spec: str) -> tuple[str, int | None, dict[str, Any]]:
 def run_fold(name: str, train: TableData, val: TableData, test: TableData, **kw) -> dict:
     """Fit, calibrate, score the test rows. Candidates in SHIPPED_CALIBRATION get the shipped recipe
     (``table_train.fit_calibrated``: held-out-generator and cross-fitted scores); the others a plain Platt
-    fit and thresholds on validation (pooled + per-domain guard)."""
+    fit and thresholds on validation (pooled + per-domain guard). ``touched`` ("leave-out", the shipped rule, or
+    "keep"): whether machine-touched human rows stay in training and calibration; ``calib`` ("source", the shipped
+    rule, or "group"): what the shipped calibration's scores of the other rows never saw."""
+    if kw.pop("touched", "leave-out") == "leave-out":
+        train, val = (d.subset(~machine_touched_humans(d.rows)) for d in (train, val))
+    held_out = kw.pop("calib", "source")
     if name in SHIPPED_CALIBRATION:
-        cal = fit_calibrated(lambda part: CANDIDATES[name](part, **kw), train, val, progress=False)
+        cal = fit_calibrated(lambda part: CANDIDATES[name](part, **kw), train, val, held_out=held_out,
+                             progress=False)
         fitted, calibration, op = cal.final, cal.calibration, cal.op
     else:
         fitted = CANDIDATES[name](train, **kw)
@@ -100,13 +117,21 @@ def run_fold(name: str, train: TableData, val: TableData, test: TableData, **kw)
     return {"p": p, "threshold": op.threshold(), "fitted": fitted, "calibration": calibration, "op": op}
 
 
-def scores(y: np.ndarray, p: np.ndarray, thr: float) -> dict:
+def scores(y: np.ndarray, p: np.ndarray, thr: float, rows: pd.DataFrame | None = None) -> dict:
+    """AUROC, TPR at 1% FPR, recall and human FPR at ``thr``; given the ``rows``, also the AUROC against human
+    writing only (``auroc_written``: machine-touched human rows left out of the references)."""
     out = {"n_machine": int(y.sum()), "n_human": int((1 - y).sum()),
            "recall_at_threshold": float(np.mean(p[y == 1] >= thr)) if y.sum() else math.nan,
            "human_fpr_at_threshold": float(np.mean(p[y == 0] >= thr)) if (1 - y).sum() else math.nan}
     if 0 < y.sum() < len(y):
         out["auroc"] = metrics.auroc(y, p)
         out["tpr_at_1fpr"] = metrics.tpr_at_fpr(y, p, 0.01)
+    if rows is not None and "auroc" in out:
+        w = ~machine_touched_humans(rows)
+        out["n_human_written"] = int((y[w] == 0).sum())
+        if 0 < y[w].sum() < w.sum():
+            out["auroc_written"] = metrics.auroc(y[w], p[w])
+            out["tpr_at_1fpr_written"] = metrics.tpr_at_fpr(y[w], p[w], 0.01)
     return out
 
 
@@ -114,7 +139,7 @@ def protocol_test(name, data, splits, fixtures, **kw) -> dict:
     tr, va, te = (data.subset(splits[s]) for s in ("train", "validation", "test"))
     r = run_fold(name, tr, va, te, **kw)
     y, p, thr = te.rows["y"].to_numpy(), r["p"], r["threshold"]
-    out = {"overall": scores(y, p, thr), "threshold": thr}
+    out = {"overall": scores(y, p, thr, te.rows), "threshold": thr}
     rows = te.rows.assign(p=p)
     out["per_domain_human_fpr"] = {d: float(np.mean(g.p >= thr)) for d, g in rows[rows.y == 0].groupby("domain")}
     out["per_generator_recall"] = {g: float(np.mean(s.p >= thr)) for g, s in rows[rows.y == 1].groupby("generator")}
@@ -183,12 +208,16 @@ def per_domain_thresholds(test: TableData, p: np.ndarray, post: list, thr: np.nd
     y = rows.y.to_numpy()
     true_dom = rows.domain.fillna("other").to_numpy()
     top = [max(w, key=w.get) if w else None for w in post]
+    touched = machine_touched_humans(rows)
     return {"domain_accuracy": float(np.mean([a == b for a, b in zip(top, true_dom, strict=True)]))
             if any(post) else None,
             "domain_confident_share": float(np.mean([bool(w) and max(w.values()) >= 0.8 for w in post])),
             "mean_threshold": float(thr.mean()),
             "recall_at_threshold": float(rows.flag[y == 1].mean()),
             "human_fpr_at_threshold": float(rows.flag[y == 0].mean()),
+            "human_fpr_written": float(rows.flag[(y == 0) & ~touched].mean()),
+            "machine_touched_humans_flagged": float(rows.flag[touched].mean()) if touched.any() else math.nan,
+            "n_machine_touched_humans": int(touched.sum()),
             "per_domain_human_fpr": {d: float(g.flag.mean()) for d, g in rows[rows.y == 0].groupby("domain")}}
 
 
@@ -212,7 +241,7 @@ def protocol_logo(name, data, splits, min_machine=30, **kw) -> dict:
         em = gm | hum
         te = data.subset(em)
         r = run_fold(name, tr, va, te, **kw)
-        out[gen] = scores(te.rows["y"].to_numpy(), r["p"], r["threshold"])
+        out[gen] = scores(te.rows["y"].to_numpy(), r["p"], r["threshold"], te.rows)
         out[gen]["recall_own_domain"] = own_domain_recall(te.rows, r["p"], r["op"])
         m = te.rows.y.to_numpy() == 1  # as served: domain-weighted thresholds, domain classifier without `gen`
         served = served_thresholds(r["op"], served_posteriors(tr, va, te.rows.text[m]))
@@ -226,6 +255,9 @@ def protocol_logo(name, data, splits, min_machine=30, **kw) -> dict:
     solid = [v["auroc"] for v in out.values() if v["n_human"] >= MIN_REFERENCE_HUMANS and "auroc" in v]
     res["mean_auroc_solid"] = float(np.mean(solid)) if solid else math.nan
     res["n_solid"] = len(solid)
+    solid_w = [v["auroc_written"] for v in out.values()
+               if v.get("n_human_written", 0) >= MIN_REFERENCE_HUMANS and "auroc_written" in v]
+    res["mean_auroc_written_solid"] = float(np.mean(solid_w)) if solid_w else math.nan
     sets = [a for v in out.values() for a in v["per_domain_auroc"].values()]
     res["mean_auroc_per_set"] = float(np.mean(sets)) if sets else math.nan
     return res
@@ -266,13 +298,15 @@ def protocol_leave_out(name, data, splits, column: str, min_rows=60, **kw) -> di
         te = data.subset(m)
         r = run_fold(name, tr, va, te, **kw)
         y = te.rows["y"].to_numpy()
-        out[val] = scores(y, r["p"], r["threshold"])
+        out[val] = scores(y, r["p"], r["threshold"], te.rows)
         # as served, by a domain classifier that never saw the held-out domain / dataset (a genre it cannot name)
         flag = r["p"] >= served_thresholds(r["op"], served_posteriors(tr, va, te.rows.text))
         out[val]["recall_served"] = float(flag[y == 1].mean())
         out[val]["human_fpr_served"] = float(flag[y == 0].mean())
+        written = (y == 0) & ~machine_touched_humans(te.rows)
+        out[val]["human_fpr_served_written"] = float(flag[written].mean()) if written.any() else math.nan
     res = summarize(out, f"per_{column}")
-    for k in ("recall_served", "human_fpr_at_threshold", "human_fpr_served"):
+    for k in ("recall_served", "human_fpr_at_threshold", "human_fpr_served", "human_fpr_served_written"):
         res[f"mean_{k}"] = float(np.mean([v[k] for v in out.values()])) if out else math.nan
     return res
 
@@ -305,6 +339,9 @@ def summarize(out: dict, key: str, modern: bool = False) -> dict:
     res = {key: out, "mean_auroc": float(np.mean(au)) if au else math.nan,
            "min_auroc": float(np.min(au)) if au else math.nan,
            "mean_recall_at_threshold": float(np.mean(rec)) if rec else math.nan}
+    aw = [v["auroc_written"] for v in out.values() if "auroc_written" in v]
+    if aw:
+        res["mean_auroc_written"] = float(np.mean(aw))
     if modern:
         m = [out[g]["auroc"] for g in MODERN if g in out and "auroc" in out[g]]
         res["mean_auroc_modern"] = float(np.mean(m)) if m else math.nan
@@ -351,10 +388,11 @@ def to_markdown(res: dict) -> str:
                 for v in per.values()) + " |")
         lines.append("")
     lines += ["| candidate | test AUROC | test TPR@1% | test recall@thr (guard) | test recall / human FPR "
-              "(as served) | LOGO mean (all / >=30 humans) | LOGO min | LOGO modern | "
+              "(as served) | LOGO mean (all / >=30 humans) | LOGO mean, human-written references (all / >=30) | "
+              "LOGO min | LOGO modern | "
               "LOGO recall (guard / served / own domain) | LOGO per generator x domain | LODO mean | LODataset mean | "
               "OUTFOX human FPR | plainest-quarter FPR | fixtures FPR |",
-              "|---|" + "---|" * 14]
+              "|---|" + "---|" * 15]
     for name, r in res["candidates"].items():
         t = r.get("test", {})
         o = t.get("overall", {})
@@ -364,7 +402,8 @@ def to_markdown(res: dict) -> str:
             name, _f(o.get("auroc")), _f(o.get("tpr_at_1fpr")), _f(o.get("recall_at_threshold")),
             _f(t.get("per_domain_thresholds", {}).get("recall_at_threshold")) + " / "
             + _f(t.get("per_domain_thresholds", {}).get("human_fpr_at_threshold")),
-            _f(lo.get("mean_auroc")) + " / " + _f(lo.get("mean_auroc_solid")), _f(lo.get("min_auroc")),
+            _f(lo.get("mean_auroc")) + " / " + _f(lo.get("mean_auroc_solid")),
+            _f(lo.get("mean_auroc_written")) + " / " + _f(lo.get("mean_auroc_written_solid")), _f(lo.get("min_auroc")),
             _f(lo.get("mean_auroc_modern")),
             " / ".join(_f(lo.get(k)) for k in ("mean_recall_at_threshold", "mean_recall_served",
                                                  "mean_recall_own_domain")),

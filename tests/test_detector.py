@@ -89,7 +89,10 @@ def test_shipped_default_is_the_hidden_state_head_at_128_tokens_and_scores_with_
     assert det.model.meta["recipe_params"]["zeroshot_blend"] == ZEROSHOT_BLEND
     assert det.model.layers == list(HIDDEN_LAYERS) == det.model.meta["recipe_params"]["layers"]
     op = det.model.operating_point
-    assert op.has_own_threshold("news") and op.has_own_threshold("abstract")  # per-domain thresholds
+    assert op.has_own_threshold("news") and op.has_own_threshold("howto")  # per-domain thresholds
+    rows = det.model.meta["calibration_rows"]  # thresholds for a source no model saw, set by human writing only
+    assert rows["held_out"] == "source" and rows["machine_touched_humans_left_out"] > 0
+    assert det.model.metrics["machine_touched_humans"]["n"] == rows["machine_touched_humans_left_out"]
     assert op.domain_counts and any(n < MIN_OWN_THRESHOLD_HUMANS for n in op.domain_counts.values())
     for domain, n in op.domain_counts.items():  # too few calibration humans: the strictest threshold instead
         assert op.has_own_threshold(domain) == (n >= MIN_OWN_THRESHOLD_HUMANS)

@@ -186,6 +186,12 @@ def train(
         "--data gives the texts for the hand features."),
     lm_budget: int = typer.Option(None, help="With --features-table: LM features from the first N tokens "
                                   "(at most the table's budget); the model remembers it for scoring."),
+    keep_machine_touched_humans: bool = typer.Option(
+        False, "--keep-machine-touched-humans", help="With --features-table: train and calibrate on human-labelled "
+        "texts a machine polished, back-translated or mixed too (left out by default; see the model card)."),
+    calibration_held_out: str = typer.Option(
+        "source", help="With --features-table: calibration scores come from models that never saw the text's "
+        "'source' (dataset: thresholds for a site no model saw) or only its 'group' (unseen texts of seen sources)."),
     label_field: str = LABEL_FIELD,
     positive: str = POSITIVE,
     negative: str = NEGATIVE,
@@ -218,6 +224,8 @@ def train(
                 sign_consistent=_csv_list(sign_consistent),
                 generator_factors=factors,
                 features_table=str(features_table) if features_table else None, lm_budget=lm_budget,
+                machine_touched_humans="keep" if keep_machine_touched_humans else "leave-out",
+                calibration_held_out=calibration_held_out,
             )
         )
     except InputError as exc:

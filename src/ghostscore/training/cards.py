@@ -41,11 +41,31 @@ def operating_point_lines(op: OperatingPoint | None, source: str = "validation")
 def _calibration_rows(rows: dict[str, Any] | None) -> str:
     if not rows or not rows.get("cross_fitted_train"):
         return "every other validation text by the final model."
+    if rows.get("held_out") == "source":
+        return (f"every other text by a model fitted without its dataset (leave-one-source-out over training and "
+                f"validation texts), so the human scores describe a source no model saw: {rows['human']} human and "
+                f"{rows['machine']} machine scores in all.")
     return (f"every other text by a model that never saw it (the final model for validation texts, grouped 5-fold "
             f"models for training texts): {rows['human']} human and {rows['machine']} machine scores in all.")
 
 
+def _touched_line(model: Any) -> list[str]:
+    """What the card says about human-labelled texts a machine rewrote in part (left out of training and
+    calibration by default: ``data.MACHINE_TOUCHED_ATTACKS``)."""
+    n = (model.meta.get("calibration_rows") or {}).get("machine_touched_humans_left_out")
+    m = model.metrics.get("machine_touched_humans")
+    if not n or not m:
+        return []
+    per = ", ".join(f"{a} {v['flagged']:.0%} of {v['n']}" for a, v in m.get("by_attack_own_domain", {}).items())
+    return [f"Left out of training and calibration: {n} texts their sources label human although a machine rewrote "
+            "them in part (LLM-polished, back-translated, a quarter of sentences by an LLM), so the stated FPR "
+            f"describes human writing. At their own domain's threshold the model flags {m['flagged_at_own_domain']:.0%}"
+            f" of them ({per}); at the guard {m['flagged_at_guard']:.0%}.", ""]
+
+
 def _calibration_source(rows: dict[str, Any] | None) -> str:
+    if rows and rows.get("cross_fitted_train") and rows.get("held_out") == "source":
+        return "held-out (never-seen source)"
     cross = bool(rows and rows.get("cross_fitted_train"))
     return "held-out (validation and cross-fitted training)" if cross else "validation"
 
@@ -149,10 +169,12 @@ def table_model_card(model: Any) -> str:
         + (", ".join(model.meta.get("calibration_held_out_generators", [])) or "none") + "; "
         + _calibration_rows(model.meta.get("calibration_rows")),
         "",
+        *_touched_line(model),
         *operating_point_lines(model.operating_point, source=_calibration_source(model.meta.get("calibration_rows"))),
         "",
         "## Metrics",
-        "Validation (held-out-generator scores, as calibrated). Test, leave-one-generator-out, leave-one-domain-out "
+        "Validation (held-out-generator and, for the other texts, held-out scores as calibrated). "
+        "Test, leave-one-generator-out, leave-one-domain-out "
         "and leave-one-dataset-out figures: BENCHMARKS.md (`benchmarks/transfer_benchmark.py`).",
         *([f"Benchmark command: `{model.meta['command']}`"] if model.meta.get("command") else []),
         "```",

@@ -50,6 +50,12 @@ class TrainConfig:
     features_table: str | None = None  # train from the stored LM feature table (training/feature_table.py)
     cross_fit_calibration: bool = True  # with features_table: calibrate on cross-fitted training scores too
     lm_budget: int | None = None  # with features_table: LM features from the first this-many tokens
+    # with features_table: "leave-out" (default) or "keep" the human-labelled rows a machine rewrote in part
+    # (data.MACHINE_TOUCHED_ATTACKS) in training and calibration
+    machine_touched_humans: str = "leave-out"
+    # with features_table and cross_fit_calibration: calibration scores of rows outside the held-out generators come
+    # from models that never saw the row's "source" (dataset; the default) or its "group" (grouped K-fold)
+    calibration_held_out: str = "source"
 
 
 def parse_generator_factors(items: Sequence[str]) -> dict[str, float]:

@@ -26,8 +26,23 @@ INSTRUCTION_TUNED_PREFIXES = (
 )
 
 
+# Attacks that put a machine's words into a text its source labels human (DetectRL's *_Human files: an LLM
+# polished it, it went through machine translation and back, or a quarter of its sentences are an LLM's). They
+# are not human writing: a model taught to call them human learns "LLM polish = human", and a 1% threshold set
+# on them sits where polished text scores, above most human writing (BENCHMARKS.md, eighth session).
+MACHINE_TOUCHED_ATTACKS = frozenset({"paraphrase-polish", "back-translation", "data-mixing"})
+
+
 def is_instruction_tuned(generator: object) -> bool:
     return isinstance(generator, str) and generator.startswith(INSTRUCTION_TUNED_PREFIXES)
+
+
+def machine_touched_humans(rows: pd.DataFrame) -> np.ndarray:
+    """Mask of human-labelled rows whose text a machine rewrote in part (``MACHINE_TOUCHED_ATTACKS``): left out of
+    training and calibration by ``ghostscore train --features-table``, reported on their own."""
+    if "attack" not in rows.columns or "y" not in rows.columns:
+        return np.zeros(len(rows), dtype=bool)
+    return ((rows["y"] == 0) & rows["attack"].isin(MACHINE_TOUCHED_ATTACKS)).to_numpy()
 
 
 def _expand(paths: Sequence[str]) -> list[Path]:
