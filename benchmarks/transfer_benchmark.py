@@ -18,8 +18,9 @@ Protocols (every figure on rows the model never trained on; splits are by group)
 Verdict recall = share of machine texts at or above the 'ai' threshold (1% validation FPR with the guard).
 Human-labelled texts a machine rewrote in part (DetectRL's polished, back-translated and mixed human files) leave
 training and calibration as `ghostscore train --features-table` leaves them out (``NAME:touched=keep`` keeps them,
-the recipe before 2026-12-04's eighth session); AUROC is reported against all human-labelled references and, as
-``auroc_written``, against human writing only.
+the recipe before 2026-12-04's eighth session), and the shipped calibration scores each row with a model fitted
+without its dataset (``NAME:calib=group``: the earlier grouped cross-fitting); AUROC is reported against all
+human-labelled references and, as ``auroc_written``, against human writing only.
 Writes results.json and results.md to --out.
 """
 
@@ -98,7 +99,7 @@ def parse_candidate(spec: str) -> tuple[str, int | None, dict[str, Any]]:
 
 def run_fold(name: str, train: TableData, val: TableData, test: TableData, **kw) -> dict:
     """Fit, calibrate, score the test rows. Candidates in SHIPPED_CALIBRATION get the shipped recipe
-    (``table_train.fit_calibrated``: held-out-generator and cross-fitted scores); the others a plain Platt
+    (``table_train.fit_calibrated``: held-out-generator and held-out-source scores); the others a plain Platt
     fit and thresholds on validation (pooled + per-domain guard). ``touched`` ("leave-out", the shipped rule, or
     "keep"): whether machine-touched human rows stay in training and calibration; ``calib`` ("source", the shipped
     rule, or "group"): what the shipped calibration's scores of the other rows never saw."""
