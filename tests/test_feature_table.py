@@ -184,8 +184,9 @@ def test_sequence_model_trains_saves_and_reloads(tmp_path: Path) -> None:
     np.testing.assert_allclose(back.logit(X[:1], extras=[extra]), direct, rtol=1e-5)
 
 
-def _fake_table_data(tmp_path: Path, n: int = 40):
-    """A toy table with the states of the recipe's layers pooled over its own budget beside it."""
+def _fake_table_data(tmp_path: Path, n: int = 40, edit=None):
+    """A toy table with the states of the recipe's layers pooled over its own budget beside it; ``edit`` may change
+    the toy corpus's rows (a list of dicts) before the table is built, e.g. their metadata."""
     from ghostscore.textkey import text_key
     from ghostscore.training.candidates import HIDDEN_LAYERS
     from ghostscore.training.data import load_labeled
@@ -193,6 +194,10 @@ def _fake_table_data(tmp_path: Path, n: int = 40):
     from ghostscore.training.table_data import load_table_data
 
     data = write_labeled_jsonl(tmp_path / "toy.jsonl", n_per_label=n)
+    if edit is not None:
+        rows = [json.loads(line) for line in data.read_text().splitlines() if line.strip()]
+        edit(rows)
+        data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     corpus = load_labeled([str(data)])
     build(corpus, tmp_path / "t", scorer=FakeScorer(), progress=False)
     own = TableSpec().max_tokens

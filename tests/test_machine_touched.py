@@ -5,7 +5,6 @@ scores from models that never saw the text's source (leave-one-dataset-out)."""
 from __future__ import annotations
 
 import importlib
-import json
 import sys
 from pathlib import Path
 
@@ -14,38 +13,25 @@ import pandas as pd
 import pytest
 
 try:
-    from .synthetic import write_labeled_jsonl
-    from .test_feature_table import FakePooler, FakeScorer
+    from .test_feature_table import _fake_table_data
 except ImportError:  # run as loose modules
-    from synthetic import write_labeled_jsonl
-    from test_feature_table import FakePooler, FakeScorer
+    from test_feature_table import _fake_table_data
 
 
 def _touched_table(tmp_path: Path, n: int = 40, every: int = 3, sources: int = 1):
     """The toy table of test_feature_table with every ``every``-th human row marked LLM-polished or mixed (in its
     metadata only) and the rows spread over ``sources`` datasets; returns the corpus path, the table data and the
     number of touched train+validation rows."""
-    from ghostscore.textkey import text_key
-    from ghostscore.training.candidates import HIDDEN_LAYERS
-    from ghostscore.training.data import load_labeled
-    from ghostscore.training.feature_table import TableSpec, build
-    from ghostscore.training.pooled_hidden import build_pooled
-    from ghostscore.training.table_data import load_table_data
 
-    data = write_labeled_jsonl(tmp_path / "toy.jsonl", n_per_label=n)
-    rows = [json.loads(line) for line in data.read_text().splitlines() if line.strip()]
-    for i, r in enumerate(r for r in rows if r["label"] == "human"):
-        if every and i % every == 0:
-            r["attack"] = "paraphrase-polish" if i % 2 == 0 else "data-mixing"
-    for i, r in enumerate(rows):
-        r["dataset"] = f"source-{(i // 2) % sources}" if sources > 1 else r["dataset"]
-    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    corpus = load_labeled([str(data)])
-    build(corpus, tmp_path / "t", scorer=FakeScorer(), progress=False)
-    own = TableSpec().max_tokens
-    build_pooled(tmp_path / "t", dict(zip((text_key(t) for t in corpus["text"]), corpus["text"], strict=True)), own,
-                 pooler=FakePooler(own, HIDDEN_LAYERS))
-    td = load_table_data(tmp_path / "t", [str(data)], cache_dir=str(tmp_path / "cache"), progress=False)
+    def edit(rows: list[dict]) -> None:
+        for i, r in enumerate(r for r in rows if r["label"] == "human"):
+            if every and i % every == 0:
+                r["attack"] = "paraphrase-polish" if i % 2 == 0 else "data-mixing"
+        if sources > 1:
+            for i, r in enumerate(rows):
+                r["dataset"] = f"source-{(i // 2) % sources}"
+
+    data, td = _fake_table_data(tmp_path, n=n, edit=edit)
     fit_rows = td.rows.split.isin(["train", "validation"]) & td.rows.attack.notna()
     return data, td, int(fit_rows.sum())
 

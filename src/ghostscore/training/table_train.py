@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..classifiers.calibration import OperatingPoint
+from ..classifiers.calibration import OperatingPoint, platt
 from ..errors import InputError
 from ..features.lm import LM_TOKEN_BUDGET
 from . import metrics
@@ -206,11 +206,10 @@ def train_from_table(cfg: TrainConfig, *, progress: bool = True) -> Path:
     model.domain_model = fit_domain_model(list(train.rows.text), list(train.rows.domain.fillna("other")),
                                           seed=cfg.seed, val_texts=list(val.rows.text),
                                           val_domains=list(val.rows.domain.fillna("other")))
-    p = 1 / (1 + np.exp(-(calibration[0] * logits + calibration[1])))
+    p = platt(logits, calibration)
     model.metrics = {"validation_held_out_generators": metrics.summary(yv, p, op.threshold())}
     if aside is not None and len(aside.rows):
-        pa = 1 / (1 + np.exp(-(calibration[0] * final.logits(aside) + calibration[1])))
-        model.metrics["machine_touched_humans"] = touched_flags(aside.rows, pa, op)
+        model.metrics["machine_touched_humans"] = touched_flags(aside.rows, platt(final.logits(aside), calibration), op)
     model.name = Path(cfg.out).name
     names = list(final.names)
     model.meta = {
