@@ -11,6 +11,9 @@
     # more training humans where a domain had too few calibration humans for its own threshold:
     python benchmarks/build_feature_table.py --data '../shared/data/corpus/*.jsonl.gz' \
         --out data/features/lm-v2 --domain-humans review=120,howto=150,wikipedia=220,social=220,qa=200
+    # the human text of each paired group whose machine texts the table holds without it (pairs for training):
+    python benchmarks/build_feature_table.py --data '../shared/data/corpus/*.jsonl.gz' \
+        --out data/features/lm-v2 --partner-humans --keep-out data/features/humans-unseen data/features/humans-outfox
 
 Resumable: rows already in the table are skipped, so a stopped build continues where it left off, and
 rows are taken in stratified random order, so a partial table is a stratified sample.
@@ -56,6 +59,25 @@ def domain_humans(df: pd.DataFrame, table: str, quotas: dict[str, int], seed: in
     return rows[taken].drop(columns="_rank").reset_index(drop=True)
 
 
+def partner_humans(df: pd.DataFrame, table: str, keep_out: list[str] = (), seed: int = 0) -> pd.DataFrame:
+    """The human text of each of the table's training groups that holds machine texts but no human one: English,
+    untouched, training split, not in any ``keep_out`` table (the fairness gate's humans), one per group, shuffled
+    and spread evenly over the datasets. Why: more human writing of the sources the machine texts came from, each
+    the partner of a machine text written from it (``candidates.pair_direction``); validation and test humans stay
+    free for the gate."""
+    if not Path(table).is_dir():
+        raise SystemExit(f"--partner-humans: no feature table at {table}")
+    held = read_table(table)[["key"]].merge(df.assign(key=df["text"].map(text_key)), on="key")
+    held = held[held["split"] == "train"]
+    machine_only = set(held["group"]) - set(held.loc[held["y"] == 0, "group"])
+    free = set().union(*(set(read_table(t)["key"]) for t in keep_out)) if keep_out else set()
+    keep = ((df["y"] == 0) & (df["split"] == "train") & (df["lang"].fillna("en") == "en")
+            & df["attack"].isna() & df["group"].isin(machine_only) & ~df["text"].map(text_key).isin(free))
+    rows = df[keep].sample(frac=1.0, random_state=seed).drop_duplicates("group")
+    rows = rows.assign(_rank=rows.groupby("dataset").cumcount()).sort_values("_rank", kind="stable")
+    return rows.drop(columns="_rank").reset_index(drop=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", nargs="+", required=True)
@@ -72,6 +94,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--domain-humans", default=None, metavar="DOMAIN=N,...",
                     help="instead of the stratified sample: up to N more training humans of each named domain that "
                          "--out does not hold yet (so small domains reach the count for their own threshold)")
+    ap.add_argument("--partner-humans", action="store_true",
+                    help="instead of the stratified sample: the human text of every training group whose machine "
+                         "texts --out holds without it (so the group becomes a human/machine pair)")
+    ap.add_argument("--keep-out", nargs="*", default=[], metavar="TABLE",
+                    help="with --partner-humans: leave out texts these tables hold (the fairness gate's --humans)")
     ap.add_argument("--limit", type=int, default=None, help="score at most this many rows of the sample")
     ap.add_argument("--limit-s", type=float, default=None, help="stop after this many seconds")
     ap.add_argument("--threads", type=int, default=None)
@@ -89,6 +116,8 @@ def main(argv: list[str] | None = None) -> None:
     df = load_labeled(args.data)
     if args.unseen_humans:
         sample = unseen_humans(df, args.unseen_humans, cap=args.cap, seed=args.seed)
+    elif args.partner_humans:
+        sample = partner_humans(df, args.out, keep_out=args.keep_out, seed=args.seed)
     elif quotas:
         sample = domain_humans(df, args.out, quotas, seed=args.seed)
     else:

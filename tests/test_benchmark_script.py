@@ -110,3 +110,41 @@ def test_unseen_humans_are_untouched_english_held_out_humans_outside_the_table(t
     assert len(got) and (got.y == 0).all() and got.split.isin(["validation", "test"]).all()
     assert (got.lang == "en").all() and got.attack.isna().all() and in_table not in set(got.text)
     assert got.groupby("dataset").size().max() <= 5
+
+
+def test_partner_humans_complete_training_groups_the_table_holds_only_machine_texts_of(tmp_path) -> None:
+    """build_feature_table.py --partner-humans: one untouched English training human per training group whose
+    machine texts the table holds without a human one; never a validation/test text, a group that already has its
+    human, or a text of a --keep-out table (the fairness gate's humans)."""
+    import pandas as pd
+
+    from ghostscore.textkey import text_key
+    from ghostscore.training.feature_table import TableSpec, write_shard
+
+    spec = importlib.util.spec_from_file_location("build_feature_table", ROOT / "benchmarks" / "build_feature_table.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rows = []
+    for g in range(8):
+        split = "validation" if g == 7 else "train"
+        rows.append({"text": f"machine rewrite {g}", "y": 1, "split": split, "group": f"g{g}", "lang": "en",
+                     "attack": None, "dataset": "a" if g < 4 else "b", "domain": "news", "generator": "m"})
+        for k in range(2):  # two human texts per group: at most one is taken
+            rows.append({"text": f"human original {g}.{k}", "y": 0, "split": split, "group": f"g{g}",
+                         "lang": "de" if g == 5 else "en", "attack": "paraphrase-polish" if g == 6 else None,
+                         "dataset": "a" if g < 4 else "b", "domain": "news", "generator": None})
+    df = pd.DataFrame(rows)
+
+    def shard(folder: str, texts: list[str], y: int) -> None:
+        write_shard(tmp_path / folder, [{"key": text_key(t), "y": y, "split": "train", "n_tokens": 3, "n_input": 3,
+                                         "logprob": [-1.0, -2.0], "rank": [1, 2], "entropy": [1.0, 1.0],
+                                         "variance": [1.0, 1.0], "h_mid": [0.0], "h_last": [0.0]} for t in texts],
+                    TableSpec())
+
+    shard("t", [f"machine rewrite {g}" for g in range(8)] + ["human original 1.0"], 1)
+    shard("gate", ["human original 2.0", "human original 2.1"], 0)  # group 2's humans belong to the gate
+    got = mod.partner_humans(df, str(tmp_path / "t"), keep_out=[str(tmp_path / "gate")])
+    assert sorted(got.group) == ["g0", "g3", "g4"]  # 1 has its human, 2 kept out, 5 German, 6 polished, 7 validation
+    assert (got.y == 0).all() and (got.split == "train").all() and got.attack.isna().all()
+    assert list(got.dataset[:2]) in (["a", "b"], ["b", "a"])  # spread over the datasets
+    assert mod.partner_humans(df, str(tmp_path / "t")).group.nunique() == 4  # without --keep-out, group 2 too

@@ -83,13 +83,15 @@ def test_shipped_default_is_the_hidden_state_head_at_128_tokens_and_scores_with_
     assert det.model.type == "hidden" and det.model.needs_hidden_states
     assert det.model.meta["lm_token_budget"] == 128
     assert det.model.meta["config"]["candidate"] == "hidden"
-    from ghostscore.training.candidates import HIDDEN_C, HIDDEN_LAYERS, ZEROSHOT_BLEND
+    from ghostscore.training.candidates import HIDDEN_C, HIDDEN_LAYERS, PAIR_WEIGHT, ZEROSHOT_BLEND
 
     assert det.model.meta["recipe_params"]["C"] == HIDDEN_C  # the artifact is the recipe's current setting
     assert det.model.meta["recipe_params"]["zeroshot_blend"] == ZEROSHOT_BLEND
+    assert det.model.meta["recipe_params"]["pair_weight"] == PAIR_WEIGHT and det.model.meta["recipe_params"]["pairs"]
     assert det.model.layers == list(HIDDEN_LAYERS) == det.model.meta["recipe_params"]["layers"]
     op = det.model.operating_point
     assert op.has_own_threshold("news") and op.has_own_threshold("howto")  # per-domain thresholds
+    assert op.has_own_threshold("abstract")  # scientific prose judged by its own humans, not at the guard
     rows = det.model.meta["calibration_rows"]  # thresholds for a source no model saw, set by human writing only
     assert rows["held_out"] == "source" and rows["machine_touched_humans_left_out"] > 0
     assert det.model.metrics["machine_touched_humans"]["n"] == rows["machine_touched_humans_left_out"]

@@ -138,11 +138,14 @@ HIDDEN_LAYERS: tuple[int, ...] = (18, 24)  # pooled layers the head reads: LOGO,
 ZEROSHOT_BLEND = 0.25  # zero-shot share of the hidden head (``blend_zeroshot``): LOGO, BENCHMARKS.md fifth session
 HUMAN_TAIL_WEIGHT = 1.0  # refit weight of the training humans the first fit scores highest (``TAIL_SHARE``)
 TAIL_SHARE = 0.10  # measured, not shipped: the shipped calibration absorbs most of its recall gain
+PAIR_WEIGHT = 0.5  # share of the within-group pair direction (``pair_direction``): LOGO, BENCHMARKS.md ninth session
+PAIR_CAP = 3  # at most this many human and this many machine texts of one group form pairs
+MIN_PAIRS = 50  # fewer human/machine pairs than this in the training data: no pair term
 
 
 def fit_hidden(train: TableData, *, sign_consistent: bool = False, evidence: bool = False, C: float | None = None,
-               blend: float | None = None, tail: float | None = None, layers: Any = None, seed: int = 0,
-               **_: Any) -> Fitted:
+               blend: float | None = None, tail: float | None = None, layers: Any = None, pairs: float | None = None,
+               seed: int = 0, **_: Any) -> Fitted:
     """The shipped ``hidden`` recipe: L2 logistic regression on [pooled middle-layer state, features], plus a share
     (``ZEROSHOT_BLEND``) of the zero-shot likelihood; strong regularization (``HIDDEN_C``) and the blend are what
     transferred best to held-out generators.
@@ -150,7 +153,9 @@ def fit_hidden(train: TableData, *, sign_consistent: bool = False, evidence: boo
     ``blend``: weight of the zero-shot likelihood added to the fitted score (``blend_zeroshot``).
     ``tail``: refit once with the humans the first fit scores highest (the top ``TAIL_SHARE``) weighted this much:
     the verdict's threshold sits in that tail, so pulling it down buys recall at a 1% false-positive rate.
-    ``layers``: the pooled layers read (``HIDDEN_LAYERS``; a sequence, one number, or ``"18+24"``)."""
+    ``layers``: the pooled layers read (``HIDDEN_LAYERS``; a sequence, one number, or ``"18+24"``).
+    ``pairs``: weight of the within-group pair direction (``pair_direction``) added to the pointwise one, each in
+    units of its spread over the training humans (``PAIR_WEIGHT``; 0 = none)."""
     from sklearn.linear_model import LogisticRegression
 
     names = list(fit_linear_evidence(train, seed=seed).names) if evidence else _names(train, False, sign_consistent)
@@ -167,17 +172,55 @@ def fit_hidden(train: TableData, *, sign_consistent: bool = False, evidence: boo
         score = clf.decision_function(Z)
         top = (y == 0) & (score >= np.quantile(score[y == 0], 1.0 - TAIL_SHARE))
         clf.fit(Z, y, sample_weight=_balanced(y, np.where(top, tail, 1.0)))
+    coef, bias = clf.coef_[0].astype(np.float64), float(clf.intercept_[0])
+    pairs = PAIR_WEIGHT if pairs is None else float(pairs)
+    n_pairs = 0
+    if pairs:
+        direction, n_pairs = pair_direction(Z, y, train.rows["group"].to_numpy(), C=C, seed=seed)
+        if direction is not None:
+            human = y == 0
+            coef = coef / float(np.std(Z[human] @ coef)) + pairs * direction / float(np.std(Z[human] @ direction))
+            bias = bias / float(np.std(Z[human] @ clf.coef_[0]))
     model = HiddenStateModel(feature_names=list(names), extractors=list(EXTRACTORS),
-                             mean=mean, scale=scale, coef=clf.coef_[0].astype(np.float64),
-                             bias=float(clf.intercept_[0]), layers=list(layers))
+                             mean=mean, scale=scale, coef=coef, bias=bias, layers=list(layers))
     weight = ZEROSHOT_BLEND if blend is None else blend
     if weight:
         human = (train.rows["y"] == 0).to_numpy()
         model = blend_zeroshot(model, H[human], _X(train, names)[human], weight)
     params = {"C": C, "human_tail_weight": tail, "human_tail_share": TAIL_SHARE, "zeroshot_blend": weight,
               "layers": list(layers)}
+    if pairs:  # the weight applied: 0 where the data held too few pairs (their number says why)
+        params.update({"pair_weight": pairs if n_pairs >= MIN_PAIRS else 0.0, "pairs": n_pairs})
     return Fitted("hidden-evidence" if evidence else "hidden",
                   lambda d: model.logit_from(_hidden(d, layers), _X(d, names)), model, names, params)
+
+
+def pair_direction(Z: np.ndarray, y: np.ndarray, groups: np.ndarray, *, C: float, cap: int = PAIR_CAP,
+                   seed: int = 0) -> tuple[np.ndarray | None, int]:
+    """The direction that tells each group's machine texts from its human ones (L2 logistic regression on the
+    pairs' differences, both orders, no intercept), and the number of pairs; ``None`` under ``MIN_PAIRS``.
+
+    Why: a machine rewrite or continuation of a human text shares its topic, source and genre, so within a group
+    the only consistent difference is how the text was made; a pointwise fit also learns which sources and topics
+    the training generators wrote about, which does not transfer to a generator it never saw (LOGO,
+    BENCHMARKS.md ninth session)."""
+    from sklearn.linear_model import LogisticRegression
+
+    diffs = []
+    named = np.array([g is not None and g == g and str(g) != "" for g in groups], dtype=bool)  # no group: no pair
+    groups = np.asarray(groups).astype(str)
+    order = np.flatnonzero(named)[np.argsort(groups[named], kind="stable")]
+    bounds = np.flatnonzero(np.r_[True, groups[order][1:] != groups[order][:-1], True])
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        idx = order[a:b]
+        humans, machines = idx[y[idx] == 0][:cap], idx[y[idx] == 1][:cap]
+        diffs.extend(Z[m] - Z[h] for h in humans for m in machines)
+    if len(diffs) < MIN_PAIRS:
+        return None, len(diffs)
+    D = np.asarray(diffs)
+    clf = LogisticRegression(C=C, max_iter=3000, fit_intercept=False, random_state=seed)
+    clf.fit(np.concatenate([D, -D]), np.r_[np.ones(len(D)), np.zeros(len(D))])
+    return clf.coef_[0].astype(np.float64), len(D)
 
 
 def _balanced(y: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
