@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -59,7 +60,7 @@ def domain_humans(df: pd.DataFrame, table: str, quotas: dict[str, int], seed: in
     return rows[taken].drop(columns="_rank").reset_index(drop=True)
 
 
-def partner_humans(df: pd.DataFrame, table: str, keep_out: list[str] = (), seed: int = 0) -> pd.DataFrame:
+def partner_humans(df: pd.DataFrame, table: str, keep_out: Sequence[str] = (), seed: int = 0) -> pd.DataFrame:
     """The human text of each of the table's training groups that holds machine texts but no human one: English,
     untouched, training split, not in any ``keep_out`` table (the fairness gate's humans), one per group, shuffled
     and spread evenly over the datasets. Why: more human writing of the sources the machine texts came from, each
@@ -67,12 +68,12 @@ def partner_humans(df: pd.DataFrame, table: str, keep_out: list[str] = (), seed:
     free for the gate."""
     if not Path(table).is_dir():
         raise SystemExit(f"--partner-humans: no feature table at {table}")
-    held = read_table(table)[["key"]].merge(df.assign(key=df["text"].map(text_key)), on="key")
-    held = held[held["split"] == "train"]
+    keys = df["text"].map(text_key)
+    held = df[keys.isin(set(read_table(table)["key"])) & (df["split"] == "train")]
     machine_only = set(held["group"]) - set(held.loc[held["y"] == 0, "group"])
-    free = set().union(*(set(read_table(t)["key"]) for t in keep_out)) if keep_out else set()
+    free = set().union(*(set(read_table(t)["key"]) for t in keep_out))
     keep = ((df["y"] == 0) & (df["split"] == "train") & (df["lang"].fillna("en") == "en")
-            & df["attack"].isna() & df["group"].isin(machine_only) & ~df["text"].map(text_key).isin(free))
+            & df["attack"].isna() & df["group"].isin(machine_only) & ~keys.isin(free))
     rows = df[keep].sample(frac=1.0, random_state=seed).drop_duplicates("group")
     rows = rows.assign(_rank=rows.groupby("dataset").cumcount()).sort_values("_rank", kind="stable")
     return rows.drop(columns="_rank").reset_index(drop=True)

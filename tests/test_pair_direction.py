@@ -11,8 +11,10 @@ import pytest
 
 try:
     from .test_feature_table import _fake_table_data
+    from .test_machine_touched import _transfer_benchmark
 except ImportError:  # run as loose modules
     from test_feature_table import _fake_table_data
+    from test_machine_touched import _transfer_benchmark
 
 
 def _confounded(n_pairs: int = 80, n_loose: int = 200, seed: int = 0):
@@ -114,11 +116,6 @@ def test_hidden_head_with_pairs_is_one_linear_model_that_saves_and_reloads(tmp_p
     assert json.loads((tmp_path / "m" / "config.json").read_text())["type"] == "hidden"
 
 
-def test_pairs_are_a_recipe_setting_of_the_benchmarks(tmp_path: Path) -> None:
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from transfer_benchmark import parse_candidate
-
-    name, budget, kw = parse_candidate("hidden@128:pairs=0.5")
+def test_pairs_are_a_recipe_setting_of_the_benchmarks() -> None:
+    name, budget, kw = _transfer_benchmark().parse_candidate("hidden@128:pairs=0.5")
     assert (name, budget, kw["pairs"]) == ("hidden", 128, pytest.approx(0.5))

@@ -177,10 +177,11 @@ def fit_hidden(train: TableData, *, sign_consistent: bool = False, evidence: boo
     n_pairs = 0
     if pairs:
         direction, n_pairs = pair_direction(Z, y, train.rows["group"].to_numpy(), C=C, seed=seed)
-        if direction is not None:
+        if direction is not None:  # both directions in units of their spread over the training humans
             human = y == 0
-            coef = coef / float(np.std(Z[human] @ coef)) + pairs * direction / float(np.std(Z[human] @ direction))
-            bias = bias / float(np.std(Z[human] @ clf.coef_[0]))
+            spread = float(np.std(Z[human] @ coef))
+            coef = coef / spread + pairs * direction / float(np.std(Z[human] @ direction))
+            bias = bias / spread
     model = HiddenStateModel(feature_names=list(names), extractors=list(EXTRACTORS),
                              mean=mean, scale=scale, coef=coef, bias=bias, layers=list(layers))
     weight = ZEROSHOT_BLEND if blend is None else blend
