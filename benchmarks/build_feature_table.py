@@ -66,8 +66,9 @@ def partner_humans(df: pd.DataFrame, table: str, keep_out: Sequence[str] = (), s
     and spread evenly over the datasets. Why: more human writing of the sources the machine texts came from, each
     the partner of a machine text written from it (``candidates.pair_direction``); validation and test humans stay
     free for the gate."""
-    if not Path(table).is_dir():
-        raise SystemExit(f"--partner-humans: no feature table at {table}")
+    for path in (table, *keep_out):  # a mistyped --keep-out would let the gate's humans into training
+        if not Path(path).is_dir():
+            raise SystemExit(f"--partner-humans: no feature table at {path}")
     keys = df["text"].map(text_key)
     held = df[keys.isin(set(read_table(table)["key"])) & (df["split"] == "train")]
     machine_only = set(held["group"]) - set(held.loc[held["y"] == 0, "group"])
