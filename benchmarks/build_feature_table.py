@@ -14,6 +14,9 @@
     # the human text of each paired group whose machine texts the table holds without it (pairs for training):
     python benchmarks/build_feature_table.py --data '../shared/data/corpus/*.jsonl.gz' \
         --out data/features/lm-v2 --partner-humans --keep-out data/features/humans-unseen data/features/humans-outfox
+    # and the instruction-tuned machine texts of each training group whose human text it holds without them:
+    python benchmarks/build_feature_table.py --data '../shared/data/corpus/*.jsonl.gz' \
+        --out data/features/lm-v2 --partner-machines
 
 Resumable: rows already in the table are skipped, so a stopped build continues where it left off, and
 rows are taken in stratified random order, so a partial table is a stratified sample.
@@ -29,7 +32,7 @@ from pathlib import Path
 import pandas as pd
 
 from ghostscore.textkey import text_key
-from ghostscore.training.data import load_labeled
+from ghostscore.training.data import is_instruction_tuned, load_labeled
 from ghostscore.training.feature_table import OrtTableScorer, TableScorer, build, build_sample, read_table
 
 
@@ -71,11 +74,32 @@ def partner_humans(df: pd.DataFrame, table: str, keep_out: Sequence[str] = (), s
             raise SystemExit(f"--partner-humans: no feature table at {path}")
     keys = df["text"].map(text_key)
     held = df[keys.isin(set(read_table(table)["key"])) & (df["split"] == "train")]
-    machine_only = set(held["group"]) - set(held.loc[held["y"] == 0, "group"])
+    machine_only = set(held["group"].dropna()) - set(held.loc[held["y"] == 0, "group"])  # no group: no partner
     free = set().union(*(set(read_table(t)["key"]) for t in keep_out))
     keep = ((df["y"] == 0) & (df["split"] == "train") & (df["lang"].fillna("en") == "en")
             & df["attack"].isna() & df["group"].isin(machine_only) & ~keys.isin(free))
     rows = df[keep].sample(frac=1.0, random_state=seed).drop_duplicates("group")
+    rows = rows.assign(_rank=rows.groupby("dataset").cumcount()).sort_values("_rank", kind="stable")
+    return rows.drop(columns="_rank").reset_index(drop=True)
+
+
+def partner_machines(df: pd.DataFrame, table: str, seed: int = 0) -> pd.DataFrame:
+    """The instruction-tuned machine texts of each of the table's training groups that holds an untouched human
+    text but no machine one: English, training split, every generator's (a group's rewrites by GPT-4o, Llama-3
+    and GPT-3.5 are three pairs with the same human), shuffled and spread evenly over the datasets. Why: the
+    mirror of ``partner_humans``; each such group becomes human/machine pairs for ``candidates.pair_direction``.
+    Base-model continuations stay out: the issue's generators are chat models, and the table holds them at half
+    weight already. Measured and not kept for the shipped table (BENCHMARKS.md, tenth session)."""
+    if not Path(table).is_dir():
+        raise SystemExit(f"--partner-machines: no feature table at {table}")
+    keys = df["text"].map(text_key)
+    have = set(read_table(table)["key"])
+    held = df[keys.isin(have) & (df["split"] == "train")]
+    untouched_human = (held["y"] == 0) & held["attack"].isna()
+    human_only = set(held.loc[untouched_human, "group"].dropna()) - set(held.loc[held["y"] == 1, "group"])
+    keep = ((df["y"] == 1) & (df["split"] == "train") & (df["lang"].fillna("en") == "en")
+            & df["generator"].map(is_instruction_tuned) & df["group"].isin(human_only) & ~keys.isin(have))
+    rows = df[keep].sample(frac=1.0, random_state=seed)
     rows = rows.assign(_rank=rows.groupby("dataset").cumcount()).sort_values("_rank", kind="stable")
     return rows.drop(columns="_rank").reset_index(drop=True)
 
@@ -99,6 +123,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--partner-humans", action="store_true",
                     help="instead of the stratified sample: the human text of every training group whose machine "
                          "texts --out holds without it (so the group becomes a human/machine pair)")
+    ap.add_argument("--partner-machines", action="store_true",
+                    help="instead of the stratified sample: the instruction-tuned machine texts of every training "
+                         "group whose human text --out holds without them (measured, not kept: BENCHMARKS.md)")
     ap.add_argument("--keep-out", nargs="*", default=[], metavar="TABLE",
                     help="with --partner-humans: leave out texts these tables hold (the fairness gate's --humans)")
     ap.add_argument("--limit", type=int, default=None, help="score at most this many rows of the sample")
@@ -120,6 +147,8 @@ def main(argv: list[str] | None = None) -> None:
         sample = unseen_humans(df, args.unseen_humans, cap=args.cap, seed=args.seed)
     elif args.partner_humans:
         sample = partner_humans(df, args.out, keep_out=args.keep_out, seed=args.seed)
+    elif args.partner_machines:
+        sample = partner_machines(df, args.out, seed=args.seed)
     elif quotas:
         sample = domain_humans(df, args.out, quotas, seed=args.seed)
     else:

@@ -83,17 +83,30 @@ def test_fused_benchmark_compares_variants_on_the_same_folds_and_saves_the_fused
     assert model.type == "fused" and model.metrics["logo"].keys() == {"toy-llm-a", "toy-llm-b"}
 
 
+def _build_feature_table_script():
+    """benchmarks/build_feature_table.py as a module (the benchmarks folder is not a package)."""
+    spec = importlib.util.spec_from_file_location("build_feature_table", ROOT / "benchmarks" / "build_feature_table.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _toy_table(folder: Path, texts: list[str], y, split: str = "train") -> None:
+    """A one-shard feature table holding ``texts`` (``y``: one label, or a function of the text)."""
+    from ghostscore.textkey import text_key
+    from ghostscore.training.feature_table import TableSpec, write_shard
+
+    write_shard(folder, [{"key": text_key(t), "y": y(t) if callable(y) else y, "split": split, "n_tokens": 3,
+                          "n_input": 3, "logprob": [-1.0, -2.0], "rank": [1, 2], "entropy": [1.0, 1.0],
+                          "variance": [1.0, 1.0], "h_mid": [0.0], "h_last": [0.0]} for t in texts], TableSpec())
+
+
 def test_unseen_humans_are_untouched_english_held_out_humans_outside_the_table(tmp_path) -> None:
     """The fairness gate's human set (build_feature_table.py --unseen-humans): validation/test human rows only,
     never a row the table holds, an attacked/mixed row or another language, capped per dataset x domain."""
     import pandas as pd
 
-    from ghostscore.textkey import text_key
-    from ghostscore.training.feature_table import TableSpec, write_shard
-
-    spec = importlib.util.spec_from_file_location("build_feature_table", ROOT / "benchmarks" / "build_feature_table.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _build_feature_table_script()
     rows = []
     for i in range(40):
         rows.append({"text": f"human text number {i}", "y": 0, "split": ["train", "validation", "test"][i % 3],
@@ -103,9 +116,7 @@ def test_unseen_humans_are_untouched_english_held_out_humans_outside_the_table(t
                  "domain": "news", "generator": "g"})
     df = pd.DataFrame(rows)
     in_table = df.text[4]  # a validation human already in the table
-    write_shard(tmp_path / "t", [{"key": text_key(in_table), "y": 0, "split": "validation", "n_tokens": 3,
-                                  "n_input": 3, "logprob": [-1.0, -2.0], "rank": [1, 2], "entropy": [1.0, 1.0],
-                                  "variance": [1.0, 1.0], "h_mid": [0.0], "h_last": [0.0]}], TableSpec())
+    _toy_table(tmp_path / "t", [in_table], 0, split="validation")
     got = mod.unseen_humans(df, str(tmp_path / "t"), cap=5)
     assert len(got) and (got.y == 0).all() and got.split.isin(["validation", "test"]).all()
     assert (got.lang == "en").all() and got.attack.isna().all() and in_table not in set(got.text)
@@ -118,12 +129,7 @@ def test_partner_humans_complete_training_groups_the_table_holds_only_machine_te
     human, or a text of a --keep-out table (the fairness gate's humans)."""
     import pandas as pd
 
-    from ghostscore.textkey import text_key
-    from ghostscore.training.feature_table import TableSpec, write_shard
-
-    spec = importlib.util.spec_from_file_location("build_feature_table", ROOT / "benchmarks" / "build_feature_table.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _build_feature_table_script()
     rows = []
     for g in range(8):
         split = "validation" if g == 7 else "train"
@@ -134,17 +140,41 @@ def test_partner_humans_complete_training_groups_the_table_holds_only_machine_te
                          "lang": "de" if g == 5 else "en", "attack": "paraphrase-polish" if g == 6 else None,
                          "dataset": "a" if g < 4 else "b", "domain": "news", "generator": None})
     df = pd.DataFrame(rows)
-
-    def shard(folder: str, texts: list[str], y: int) -> None:
-        write_shard(tmp_path / folder, [{"key": text_key(t), "y": y, "split": "train", "n_tokens": 3, "n_input": 3,
-                                         "logprob": [-1.0, -2.0], "rank": [1, 2], "entropy": [1.0, 1.0],
-                                         "variance": [1.0, 1.0], "h_mid": [0.0], "h_last": [0.0]} for t in texts],
-                    TableSpec())
-
-    shard("t", [f"machine rewrite {g}" for g in range(8)] + ["human original 1.0"], 1)
-    shard("gate", ["human original 2.0", "human original 2.1"], 0)  # group 2's humans belong to the gate
+    _toy_table(tmp_path / "t", [f"machine rewrite {g}" for g in range(8)] + ["human original 1.0"], 1)
+    _toy_table(tmp_path / "gate", ["human original 2.0", "human original 2.1"], 0)  # group 2: the gate's
     got = mod.partner_humans(df, str(tmp_path / "t"), keep_out=[str(tmp_path / "gate")])
     assert sorted(got.group) == ["g0", "g3", "g4"]  # 1 has its human, 2 kept out, 5 German, 6 polished, 7 validation
     assert (got.y == 0).all() and (got.split == "train").all() and got.attack.isna().all()
     assert list(got.dataset[:2]) in (["a", "b"], ["b", "a"])  # spread over the datasets
     assert mod.partner_humans(df, str(tmp_path / "t")).group.nunique() == 4  # without --keep-out, group 2 too
+
+
+def test_partner_machines_complete_training_groups_the_table_holds_only_a_human_text_of(tmp_path) -> None:
+    """build_feature_table.py --partner-machines: every English instruction-tuned machine text of each training
+    group whose untouched human text the table holds without a machine one; never a base-model continuation, a
+    validation text, a group that already has a machine text, or one whose only held human was machine-touched."""
+    import pandas as pd
+
+    mod = _build_feature_table_script()
+    rows = []
+    for g in range(7):
+        split = "validation" if g == 6 else "train"
+        rows.append({"text": f"human original {g}", "y": 0, "split": split, "group": f"g{g}", "lang": "en",
+                     "attack": "paraphrase-polish" if g == 5 else None, "dataset": "a" if g < 3 else "b",
+                     "domain": "news", "generator": None})
+        for gen in ("gpt-4o", "llama-3-70b-instruct", "gpt2-xl"):
+            rows.append({"text": f"{gen} rewrite {g}", "y": 1, "split": split, "group": f"g{g}",
+                         "lang": "de" if (g == 4 and gen == "gpt-4o") else "en", "attack": "rewrite",
+                         "dataset": "a" if g < 3 else "b", "domain": "news", "generator": gen})
+    df = pd.DataFrame(rows)
+    held = [f"human original {g}" for g in range(7)] + ["gpt-4o rewrite 1"]
+    _toy_table(tmp_path / "t", held, lambda t: int("rewrite" in t))
+    got = mod.partner_machines(df, str(tmp_path / "t"))
+    # 1 has a machine text, 5's human was polished, 6 is validation; base-model gpt2-xl never; g4's gpt-4o is German
+    assert sorted(zip(got.group, got.generator, strict=True)) == [
+        ("g0", "gpt-4o"), ("g0", "llama-3-70b-instruct"), ("g2", "gpt-4o"), ("g2", "llama-3-70b-instruct"),
+        ("g3", "gpt-4o"), ("g3", "llama-3-70b-instruct"), ("g4", "llama-3-70b-instruct")]
+    assert (got.y == 1).all() and (got.split == "train").all()
+    assert got.dataset.iloc[0] != got.dataset.iloc[1]  # spread over the datasets
+    with pytest.raises(SystemExit, match="no feature table"):
+        mod.partner_machines(df, str(tmp_path / "missing"))
