@@ -78,9 +78,7 @@ def partner_humans(df: pd.DataFrame, table: str, keep_out: Sequence[str] = (), s
     free = set().union(*(set(read_table(t)["key"]) for t in keep_out))
     keep = ((df["y"] == 0) & (df["split"] == "train") & (df["lang"].fillna("en") == "en")
             & df["attack"].isna() & df["group"].isin(machine_only) & ~keys.isin(free))
-    rows = df[keep].sample(frac=1.0, random_state=seed).drop_duplicates("group")
-    rows = rows.assign(_rank=rows.groupby("dataset").cumcount()).sort_values("_rank", kind="stable")
-    return rows.drop(columns="_rank").reset_index(drop=True)
+    return _spread_over_datasets(df[keep].sample(frac=1.0, random_state=seed).drop_duplicates("group"))
 
 
 def partner_machines(df: pd.DataFrame, table: str, seed: int = 0) -> pd.DataFrame:
@@ -89,7 +87,8 @@ def partner_machines(df: pd.DataFrame, table: str, seed: int = 0) -> pd.DataFram
     and GPT-3.5 are three pairs with the same human), shuffled and spread evenly over the datasets. Why: the
     mirror of ``partner_humans``; each such group becomes human/machine pairs for ``candidates.pair_direction``.
     Base-model continuations stay out: the issue's generators are chat models, and the table holds them at half
-    weight already. Measured and not kept for the shipped table (BENCHMARKS.md, tenth session)."""
+    weight already. Measured and not kept for the shipped table (BENCHMARKS.md, tenth session). A stopped build
+    resumes only the groups it had not started: a group with one rewrite in the table no longer qualifies."""
     if not Path(table).is_dir():
         raise SystemExit(f"--partner-machines: no feature table at {table}")
     keys = df["text"].map(text_key)
@@ -99,7 +98,12 @@ def partner_machines(df: pd.DataFrame, table: str, seed: int = 0) -> pd.DataFram
     human_only = set(held.loc[untouched_human, "group"].dropna()) - set(held.loc[held["y"] == 1, "group"])
     keep = ((df["y"] == 1) & (df["split"] == "train") & (df["lang"].fillna("en") == "en")
             & df["generator"].map(is_instruction_tuned) & df["group"].isin(human_only) & ~keys.isin(have))
-    rows = df[keep].sample(frac=1.0, random_state=seed)
+    return _spread_over_datasets(df[keep].sample(frac=1.0, random_state=seed))
+
+
+def _spread_over_datasets(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` (already shuffled) reordered round-robin over their datasets, so a build stopped early (``--limit``,
+    ``--limit-s``) still holds every dataset's share."""
     rows = rows.assign(_rank=rows.groupby("dataset").cumcount()).sort_values("_rank", kind="stable")
     return rows.drop(columns="_rank").reset_index(drop=True)
 

@@ -164,13 +164,14 @@ def fit_hidden(train: TableData, *, sign_consistent: bool = False, evidence: boo
     X = np.concatenate([H, _X(train, names)], axis=1)
     mean, scale = fit_scaler(X)
     Z, y = standardize(X, mean, scale), train.rows["y"].to_numpy()
+    human = y == 0
     C = HIDDEN_C if C is None else C
     clf = LogisticRegression(C=C, max_iter=3000, random_state=seed)
     clf.fit(Z, y, sample_weight=_balanced(y))
     tail = HUMAN_TAIL_WEIGHT if tail is None else tail
     if tail != 1.0:
         score = clf.decision_function(Z)
-        top = (y == 0) & (score >= np.quantile(score[y == 0], 1.0 - TAIL_SHARE))
+        top = human & (score >= np.quantile(score[human], 1.0 - TAIL_SHARE))
         clf.fit(Z, y, sample_weight=_balanced(y, np.where(top, tail, 1.0)))
     coef, bias = clf.coef_[0].astype(np.float64), float(clf.intercept_[0])
     pairs = PAIR_WEIGHT if pairs is None else float(pairs)
@@ -178,7 +179,6 @@ def fit_hidden(train: TableData, *, sign_consistent: bool = False, evidence: boo
     if pairs:
         direction, n_pairs = pair_direction(Z, y, train.rows["group"].to_numpy(), C=C, seed=seed)
         if direction is not None:  # both directions in units of their spread over the training humans
-            human = y == 0
             spread = float(np.std(Z[human] @ coef))
             coef = coef / spread + pairs * direction / float(np.std(Z[human] @ direction))
             bias = bias / spread
@@ -186,7 +186,6 @@ def fit_hidden(train: TableData, *, sign_consistent: bool = False, evidence: boo
                              mean=mean, scale=scale, coef=coef, bias=bias, layers=list(layers))
     weight = ZEROSHOT_BLEND if blend is None else blend
     if weight:
-        human = (train.rows["y"] == 0).to_numpy()
         model = blend_zeroshot(model, H[human], _X(train, names)[human], weight)
     params = {"C": C, "human_tail_weight": tail, "human_tail_share": TAIL_SHARE, "zeroshot_blend": weight,
               "layers": list(layers)}
