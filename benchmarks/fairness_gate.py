@@ -24,9 +24,11 @@ import json
 import sys
 
 import numpy as np
+import pandas as pd
 
 from ghostscore.training.protocols import reading_grade
 from ghostscore.training.table_data import TableData, load_table_data
+from lens_features import covered, read_lens, with_lens
 from transfer_benchmark import (  # a sibling script: same fit, calibration and candidate syntax
     SHIPPED_CALIBRATION,
     candidate_specs,
@@ -59,6 +61,9 @@ def table_args(ap: argparse.ArgumentParser, candidates: str, shipped: str) -> No
                          "sets recipe keywords (then separate candidates with ';')")
     ap.add_argument("--shipped-calibration", default=shipped,
                     help="candidates calibrated as `ghostscore train --features-table` does (per-domain thresholds)")
+    ap.add_argument("--lens", type=int, default=None, metavar="K",
+                    help="join the logit-lens statistics over K tokens stored beside both tables (lens_features.py); "
+                         "rows without them are left out; candidates read them with lens=...")
 
 
 def load_tables(args: argparse.Namespace) -> tuple[TableData, TableData]:
@@ -67,7 +72,22 @@ def load_tables(args: argparse.Namespace) -> tuple[TableData, TableData]:
     SHIPPED_CALIBRATION.update(c.strip() for c in args.shipped_calibration.split(",") if c.strip())
     data = load_table_data(args.table, args.data, cache_dir=args.cache_dir, progress=False)
     humans = load_table_data(args.humans, args.data, cache_dir=args.cache_dir, progress=False)
-    return data, humans.subset(((humans.rows.y == 0) & ~humans.rows.key.isin(set(data.rows.key))).to_numpy())
+    humans = humans.subset(((humans.rows.y == 0) & ~humans.rows.key.isin(set(data.rows.key))).to_numpy())
+    if getattr(args, "lens", None):
+        frame = lens_frame(args)
+        data, humans = data.subset(covered(data, frame)), humans.subset(covered(humans, frame))
+    return data, humans
+
+
+def lens_frame(args: argparse.Namespace) -> pd.DataFrame:
+    """The lens statistics stored beside --table and --humans, one frame (empty without --lens)."""
+    if not getattr(args, "lens", None):
+        return pd.DataFrame({"key": []})
+    frames = [read_lens(t, args.lens) for t in (args.table, args.humans)]
+    if any(f.empty for f in frames):
+        raise SystemExit(f"--lens {args.lens}: nothing stored beside one of {args.table}, {args.humans} "
+                         "(run benchmarks/lens_features.py)")
+    return pd.concat(frames, ignore_index=True).drop_duplicates("key")
 
 
 def main(argv=None) -> None:
@@ -84,9 +104,11 @@ def main(argv=None) -> None:
     q = np.quantile(grade[np.isfinite(grade)], [0.25, 0.5, 0.75])
     out = {"command": "python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])]), "n_humans": len(humans.rows),
            "datasets": humans.rows.dataset.value_counts().to_dict(), "candidates": {}}
+    lens = lens_frame(args)
     for name in candidate_specs(args.candidates):
         base, budget, kw = parse_candidate(name)  # NAME@K[:key=value]: the candidate on the first K tokens
-        parts = [d.with_budget(budget) if budget else d for d in (tr, va, humans)]
+        cols = kw.pop("lens", ())
+        parts = [with_lens(d.with_budget(budget) if budget else d, lens, cols) for d in (tr, va, humans)]
         r = run_fold(base, *parts, **kw)
         p, op = r["p"], r["op"]
         thr, lo = op.threshold(), op.threshold(0.05)

@@ -20,10 +20,11 @@ import sys
 
 import numpy as np
 
-from fairness_gate import by_source, load_tables, table_args
+from fairness_gate import by_source, lens_frame, load_tables, table_args
 from ghostscore.training.data import is_instruction_tuned, machine_touched_humans
 from ghostscore.training.selection import human_reference
 from ghostscore.training.table_data import TableData
+from lens_features import with_lens
 from transfer_benchmark import (  # sibling scripts: same fit, calibration and candidate syntax
     candidate_specs,
     parse_candidate,
@@ -83,10 +84,13 @@ def main(argv=None) -> None:
            "n_humans": len(humans.rows), "candidates": {}}
     y = te.rows.y.to_numpy()
     written = (y == 0) & ~machine_touched_humans(te.rows)  # human writing: no machine-touched human rows
+    lens = lens_frame(args)
     for name in candidate_specs(args.candidates):
         base, budget, kw = parse_candidate(name)
+        cols = kw.pop("lens", ())
         d, parts = (data.with_budget(budget), [x.with_budget(budget) for x in (tr, va, te, humans)]) if budget \
             else (data, [tr, va, te, humans])
+        d, parts = with_lens(d, lens, cols), [with_lens(x, lens, cols) for x in parts]
         r = run_fold(base, *parts[:3], **kw)
         p_h = platt_all(r, parts[3])
         folds = logo_folds(base, d, args.min_machine, **kw) if args.logo else []

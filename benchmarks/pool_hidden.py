@@ -23,18 +23,26 @@ from ghostscore.training.feature_table import TableSpec, read_table
 from ghostscore.training.pooled_hidden import LayerPooler, build_pooled
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def side_set_args(ap: argparse.ArgumentParser, layers: str, layers_help: str, argv: list[str] | None,
+                  ) -> argparse.Namespace:
+    """The arguments of a script that computes a set beside feature tables from one more LM pass (this one,
+    lens_features.py): corpus, tables, budget (checked against the table's), layers, threads, time limit."""
     ap.add_argument("--data", nargs="+", required=True)
     ap.add_argument("--tables", nargs="+", required=True)
     ap.add_argument("--tokens", type=int, default=128)
-    ap.add_argument("--layers", default=str(MID_LAYER),
-                    help="comma-separated layers (HF hidden_states index: 0 = embeddings, 15 = the middle)")
+    ap.add_argument("--layers", default=layers, help=layers_help)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--limit-s", type=float, default=None, help="stop each table after this many seconds")
     args = ap.parse_args(argv)
     if not 2 <= args.tokens <= TableSpec().max_tokens:
         ap.error(f"--tokens must lie in [2, {TableSpec().max_tokens}]: the table scores no more")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    args = side_set_args(ap, str(MID_LAYER), "comma-separated layers (HF hidden_states index: 0 = embeddings, "
+                         "15 = the middle)", argv)
     try:
         layers = list(parse_layers(args.layers))
         pooler = LayerPooler(args.tokens, layers, threads=args.threads)  # refuses a layer the LM does not have

@@ -51,6 +51,7 @@ from ghostscore.training.protocols import reading_grade
 from ghostscore.training.selection import human_reference
 from ghostscore.training.table_data import TableData, load_table_data
 from ghostscore.training.table_train import HELD_OUT_CHOICES, TOUCHED_CHOICES, fit_calibrated
+from lens_features import LensScorer, covered, lens_columns, read_lens, score_rows, with_lens
 
 MODERN = ("gpt-4o", "llama-3-70b-instruct", "llama-3-8b-instruct-paraphrase", "llm-2026")
 
@@ -71,7 +72,9 @@ def key_values(text: str) -> dict[str, Any]:
             continue
         key, sep, value = kv.partition("=")
         try:
-            if key.strip() in STRING_KEYS:
+            if key.strip() == "lens":  # logit-lens columns beside the table (lens_features.py), e.g. xent24+kl24
+                out["lens"] = lens_columns(value)
+            elif key.strip() in STRING_KEYS:
                 if value.strip() not in STRING_KEYS[key.strip()]:
                     raise ValueError(value)
                 out[key.strip()] = value.strip()
@@ -80,7 +83,8 @@ def key_values(text: str) -> dict[str, Any]:
         except (ValueError, InputError):
             sep = ""
         if not sep or not key.strip():
-            raise SystemExit(f"expected key=number (or touched=keep|leave-out, calib=source|group), got {kv!r}")
+            raise SystemExit(f"expected key=number (or touched=keep|leave-out, calib=source|group, lens=xent24+kl24), "
+                             f"got {kv!r}")
     return out
 
 
@@ -103,6 +107,8 @@ def run_fold(name: str, train: TableData, val: TableData, test: TableData, **kw)
     fit and thresholds on validation (pooled + per-domain guard). ``touched`` ("leave-out", the shipped rule, or
     "keep"): whether machine-touched human rows stay in training and calibration; ``calib`` ("source", the shipped
     rule, or "group"): what the shipped calibration's scores of the other rows never saw."""
+    if "lens" in kw:  # a script that takes lens= joins the columns (with_lens) and pops the setting first
+        raise SystemExit("lens= is read by transfer_benchmark.py, fairness_gate.py and fpr_tradeoff.py (with --lens)")
     if kw.pop("touched", "leave-out") == "leave-out":
         train, val = (d.subset(~machine_touched_humans(d.rows)) for d in (train, val))
     held_out = kw.pop("calib", "source")
@@ -460,15 +466,28 @@ def main(argv=None) -> None:
     ap.add_argument("--min-machine", type=int, default=30, help="LOGO: generators with at least this many rows")
     ap.add_argument("--budgets", default="", help="comma-separated token budgets for the AUROC-vs-tokens curve")
     ap.add_argument("--budget-candidates", default="zeroshot,linear", help="candidates refitted at each budget")
+    ap.add_argument("--lens", type=int, default=None, metavar="K",
+                    help="join the logit-lens statistics over K tokens stored beside --table (lens_features.py); "
+                         "rows without them are left out for every candidate; candidates read them with lens=...")
     ap.add_argument("--out", default="runs/transfer")
     args = ap.parse_args(argv)
     t0 = time.time()
     data = load_table_data(args.table, args.data, cache_dir=args.cache_dir)
+    lens = read_lens(args.table, args.lens) if args.lens else None
+    if lens is not None:
+        if lens.empty:
+            ap.error(f"--lens {args.lens}: nothing stored beside {args.table} (run benchmarks/lens_features.py)")
+        keep = covered(data, lens)
+        print(f"--lens: {int((~keep).sum())} of {len(keep)} rows have no lens statistics (left out)", file=sys.stderr)
+        data = data.subset(keep)
     splits = {s: (data.rows["split"] == s).to_numpy() for s in ("train", "validation", "test")}
     specs = candidate_specs(args.candidates)
     budgets = sorted({b for b in (parse_candidate(c)[1] for c in specs) if b})
     layers = {MID_LAYER, *HIDDEN_LAYERS, *(x for c in specs for x in parse_candidate(c)[2].get("layers", ()))}
     fixtures = load_fixtures(args.fixtures, args.cache_dir, budgets, sorted(layers))
+    if lens is not None and fixtures is not None:
+        lens_layers = sorted({int(c[len("lens_xent"):]) for c in lens.columns if c.startswith("lens_xent")})
+        lens = pd.concat([lens, score_rows(fixtures, LensScorer(args.lens, lens_layers))], ignore_index=True)
     print(f"rows {len(data.rows)} ({ {s: int(m.sum()) for s, m in splits.items()} }) in {time.time() - t0:.0f}s",
           file=sys.stderr)
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
@@ -486,8 +505,12 @@ def main(argv=None) -> None:
         t1 = time.time()
         r: dict = {}
         base, budget, kw = parse_candidate(name)  # "linear-evidence@128": the candidate at a 128-token budget
-        d = data.with_budget(budget) if budget else data
+        cols = kw.pop("lens", ())
+        if cols and lens is None:
+            ap.error(f"{name}: lens= needs --lens K")
+        d = with_lens(data.with_budget(budget) if budget else data, lens, cols)
         fx = fixtures.with_budget(budget) if budget and fixtures is not None else fixtures
+        fx = with_lens(fx, lens, cols) if fx is not None else None
         if "test" in protocols:
             r["test"] = protocol_test(base, d, splits, fx, **kw)
         if "logo" in protocols:
