@@ -66,17 +66,17 @@ def table_args(ap: argparse.ArgumentParser, candidates: str, shipped: str) -> No
                          "rows without them are left out; candidates read them with lens=...")
 
 
-def load_tables(args: argparse.Namespace) -> tuple[TableData, TableData]:
-    """The training table and the human texts of --humans that it does not hold (registers the shipped-
-    calibration candidates)."""
+def load_tables(args: argparse.Namespace) -> tuple[TableData, TableData, pd.DataFrame]:
+    """The training table, the human texts of --humans that it does not hold, and the lens statistics of both
+    (empty without --lens; then only rows they cover are kept). Registers the shipped-calibration candidates."""
     SHIPPED_CALIBRATION.update(c.strip() for c in args.shipped_calibration.split(",") if c.strip())
     data = load_table_data(args.table, args.data, cache_dir=args.cache_dir, progress=False)
     humans = load_table_data(args.humans, args.data, cache_dir=args.cache_dir, progress=False)
     humans = humans.subset(((humans.rows.y == 0) & ~humans.rows.key.isin(set(data.rows.key))).to_numpy())
+    lens = lens_frame(args)
     if getattr(args, "lens", None):
-        frame = lens_frame(args)
-        data, humans = data.subset(covered(data, frame)), humans.subset(covered(humans, frame))
-    return data, humans
+        data, humans = data.subset(covered(data, lens)), humans.subset(covered(humans, lens))
+    return data, humans, lens
 
 
 def lens_frame(args: argparse.Namespace) -> pd.DataFrame:
@@ -94,7 +94,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     table_args(ap, "zeroshot,linear,cnn-res,hidden", "linear,linear-evidence")
     args = ap.parse_args(argv)
-    data, humans = load_tables(args)
+    data, humans, lens = load_tables(args)
     tr = data.subset((data.rows.split == "train").to_numpy())
     va = data.subset((data.rows.split == "validation").to_numpy())
     grade = np.array([reading_grade(t) for t in humans.rows.text])
@@ -104,7 +104,6 @@ def main(argv=None) -> None:
     q = np.quantile(grade[np.isfinite(grade)], [0.25, 0.5, 0.75])
     out = {"command": "python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])]), "n_humans": len(humans.rows),
            "datasets": humans.rows.dataset.value_counts().to_dict(), "candidates": {}}
-    lens = lens_frame(args)
     for name in candidate_specs(args.candidates):
         base, budget, kw = parse_candidate(name)  # NAME@K[:key=value]: the candidate on the first K tokens
         cols = kw.pop("lens", ())

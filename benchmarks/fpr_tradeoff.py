@@ -20,7 +20,7 @@ import sys
 
 import numpy as np
 
-from fairness_gate import by_source, lens_frame, load_tables, table_args
+from fairness_gate import by_source, load_tables, table_args
 from ghostscore.training.data import is_instruction_tuned, machine_touched_humans
 from ghostscore.training.selection import human_reference
 from ghostscore.training.table_data import TableData
@@ -77,14 +77,13 @@ def main(argv=None) -> None:
         raise SystemExit(f"--fprs: expected numbers, got {args.fprs!r}") from None
     if not fprs or not all(0 < f < 1 for f in fprs):
         raise SystemExit("--fprs: each target must lie in (0, 1)")
-    data, humans = load_tables(args)
+    data, humans, lens = load_tables(args)
     tr, va, te = (data.subset((data.rows.split == s).to_numpy()) for s in ("train", "validation", "test"))
     post_te, post_h = served_posteriors(tr, va, te.rows.text), served_posteriors(tr, va, humans.rows.text)
     out = {"command": "python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])]), "n_test": len(te.rows),
            "n_humans": len(humans.rows), "candidates": {}}
     y = te.rows.y.to_numpy()
     written = (y == 0) & ~machine_touched_humans(te.rows)  # human writing: no machine-touched human rows
-    lens = lens_frame(args)
     for name in candidate_specs(args.candidates):
         base, budget, kw = parse_candidate(name)
         cols = kw.pop("lens", ())

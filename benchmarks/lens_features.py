@@ -43,6 +43,7 @@ from ghostscore.training.feature_table import (
     length_batches,
     read_table,
 )
+from ghostscore.training.pooled_hidden import load_torch_lm
 from ghostscore.training.table_data import TableData
 from pool_hidden import side_set_args
 
@@ -64,16 +65,7 @@ class LensScorer:
 
     def __init__(self, max_tokens: int, layers: Sequence[int], threads: int | None = None,
                  max_batch_tokens: int = 1024) -> None:
-        import torch
-        from transformers import AutoModelForCausalLM
-
-        from ghostscore.backbones.language_model import FastTokenizer, torch_dir
-
-        if threads:
-            torch.set_num_threads(threads)
-        path = torch_dir()
-        self.tokenizer = FastTokenizer(path)
-        self.model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=torch.float32).eval()
+        self.tokenizer, self.model = load_torch_lm(threads=threads)
         n = self.model.config.num_hidden_layers
         self.layers = [int(x) for x in layers]
         if not self.layers or not all(0 <= x < n for x in self.layers):

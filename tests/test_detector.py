@@ -83,10 +83,12 @@ def test_shipped_default_is_the_hidden_state_head_at_128_tokens_and_scores_with_
     assert det.model.type == "hidden" and det.model.needs_hidden_states
     assert det.model.meta["lm_token_budget"] == 128
     assert det.model.meta["config"]["candidate"] == "hidden"
-    from ghostscore.training.candidates import HIDDEN_C, HIDDEN_LAYERS, PAIR_WEIGHT, ZEROSHOT_BLEND
+    from ghostscore.training.candidates import HIDDEN_C, HIDDEN_LAYERS, PAIR_WEIGHT, ZEROSHOT_ADJUST, ZEROSHOT_BLEND
 
     assert det.model.meta["recipe_params"]["C"] == HIDDEN_C  # the artifact is the recipe's current setting
     assert det.model.meta["recipe_params"]["zeroshot_blend"] == ZEROSHOT_BLEND
+    assert det.model.meta["recipe_params"]["zeroshot_adjusted_for"] == list(ZEROSHOT_ADJUST)
+    assert "lexical" in [ex.name for ex in det.extractors]  # served: the diversity the likelihood is read against
     assert det.model.meta["recipe_params"]["pair_weight"] == PAIR_WEIGHT and det.model.meta["recipe_params"]["pairs"]
     assert det.model.layers == list(HIDDEN_LAYERS) == det.model.meta["recipe_params"]["layers"]
     op = det.model.operating_point

@@ -312,7 +312,7 @@ def test_zero_shot_blend_is_the_fitted_score_plus_the_likelihood_in_human_units(
 
     _, td = _fake_table_data(tmp_path)
     train = td.subset((td.rows.split == "train").to_numpy())
-    plain, blended = fit_hidden(train, blend=0.0), fit_hidden(train, blend=0.5)
+    plain, blended = fit_hidden(train, blend=0.0), fit_hidden(train, blend=0.5, adjust=0)
     human = (train.rows.y == 0).to_numpy()
 
     def z(v: np.ndarray) -> np.ndarray:
@@ -321,6 +321,31 @@ def test_zero_shot_blend_is_the_fitted_score_plus_the_likelihood_in_human_units(
     zs = train.features["lm_logprob_mean"].to_numpy(float)
     np.testing.assert_allclose(blended.logits(train), z(plain.logits(train)) + 0.5 * z(zs), atol=1e-6)
     assert type(blended.model) is type(plain.model) and blended.model.hidden_size == plain.model.hidden_size
+    assert blended.params["zeroshot_adjusted_for"] == []
+
+
+def test_zero_shot_likelihood_is_read_relative_to_lexical_diversity(tmp_path: Path) -> None:
+    """By default the blended likelihood is its residual from a least-squares line on lexical diversity over the
+    training humans: the same one linear model, now with weight on ``lexical_mattr`` too."""
+    from ghostscore.training.candidates import fit_hidden
+
+    _, td = _fake_table_data(tmp_path)
+    train = td.subset((td.rows.split == "train").to_numpy())
+    plain, adjusted = fit_hidden(train, blend=0.0), fit_hidden(train, blend=0.5)
+    assert adjusted.params["zeroshot_adjusted_for"] == ["lexical_mattr"]
+    human = (train.rows.y == 0).to_numpy()
+    lp = train.features["lm_logprob_mean"].to_numpy(float)
+    mattr = train.features["lexical_mattr"].to_numpy(float)
+    assert np.isfinite(mattr).all() and mattr.std() > 0
+    slope, intercept = np.polyfit(mattr[human], lp[human], 1)
+    residual = lp - (intercept + slope * mattr)
+
+    def z(v: np.ndarray) -> np.ndarray:
+        return (v - v[human].mean()) / v[human].std()
+
+    np.testing.assert_allclose(adjusted.logits(train), z(plain.logits(train)) + 0.5 * z(residual), atol=1e-6)
+    bare = fit_hidden(train, blend=0.5, adjust=0)
+    assert not np.allclose(adjusted.logits(train), bare.logits(train))
 
 
 def test_human_tail_weight_refits_on_the_humans_scored_highest(tmp_path: Path) -> None:

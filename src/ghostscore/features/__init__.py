@@ -22,7 +22,7 @@ __all__ = ["REGISTRY", "Extractor", "FeatureSet", "all_feature_names", "availabl
 
 def _load_builtins() -> None:
     # Imported for their @register side effect; kept in one place so the registry is always complete.
-    from . import bio, lm, phrasing, redundancy, style  # noqa: F401
+    from . import bio, lexical, lm, phrasing, redundancy, style  # noqa: F401
 
 
 def available() -> dict[str, type[Extractor]]:

@@ -32,11 +32,11 @@ from ..errors import InputError
 from .linear import fit_linear
 from .selection import sign_consistent_features
 from .sequence import fit_sequence, sequence_logits
-from .table_data import TableData
+from .table_data import HAND_EXTRACTORS, TableData
 
 LM_NAMES = ("lm_logprob_mean", "lm_logprob_std", "lm_logrank_mean", "lm_entropy_mean", "lm_gltr_top1",
             "lm_gltr_top10", "lm_gltr_top100", "lm_gltr_top1000", "lm_fdg_crit_norm", "lm_logprob_entropy_ratio")
-EXTRACTORS = ["lm", "phrasing", "bio"]
+EXTRACTORS = ["lm", *HAND_EXTRACTORS]
 
 
 @dataclass
@@ -45,7 +45,7 @@ class Fitted:
     logits: Callable[[TableData], np.ndarray]
     model: Any = None
     names: Sequence[str] = ()
-    params: dict[str, float] = field(default_factory=dict)  # the recipe's settings, stated on the model card
+    params: dict[str, Any] = field(default_factory=dict)  # the recipe's settings, stated on the model card
 
 
 def feature_names(data: TableData, *, lm_only: bool = False) -> list[str]:
@@ -136,6 +136,7 @@ def fit_cnn(train: TableData, *, residual: bool = False, sign_consistent: bool =
 HIDDEN_C = 0.005  # chosen on held-out generators: LOGO AUROC up, verdict recall kept (BENCHMARKS.md, fourth session)
 HIDDEN_LAYERS: tuple[int, ...] = (18, 24)  # pooled layers the head reads: LOGO, BENCHMARKS.md seventh session
 ZEROSHOT_BLEND = 0.25  # zero-shot share of the hidden head (``blend_zeroshot``): LOGO, BENCHMARKS.md fifth session
+ZEROSHOT_ADJUST = ("lexical_mattr",)  # what the zero-shot likelihood is read relative to: LOGO, twelfth session
 HUMAN_TAIL_WEIGHT = 1.0  # refit weight of the training humans the first fit scores highest (``TAIL_SHARE``)
 TAIL_SHARE = 0.10  # measured, not shipped: the shipped calibration absorbs most of its recall gain
 PAIR_WEIGHT = 0.5  # share of the within-group pair direction (``pair_direction``): LOGO, BENCHMARKS.md ninth session
@@ -145,12 +146,14 @@ MIN_PAIRS = 50  # fewer human/machine pairs than this in the training data: no p
 
 def fit_hidden(train: TableData, *, sign_consistent: bool = False, evidence: bool = False, C: float | None = None,
                blend: float | None = None, tail: float | None = None, layers: Any = None, pairs: float | None = None,
-               seed: int = 0, **_: Any) -> Fitted:
+               adjust: float | None = None, seed: int = 0, **_: Any) -> Fitted:
     """The shipped ``hidden`` recipe: L2 logistic regression on [pooled middle-layer state, features], plus a share
     (``ZEROSHOT_BLEND``) of the zero-shot likelihood; strong regularization (``HIDDEN_C``) and the blend are what
     transferred best to held-out generators.
     ``evidence``: only the hand features ``linear-evidence`` keeps on the same rows (those that add suspicion).
     ``blend``: weight of the zero-shot likelihood added to the fitted score (``blend_zeroshot``).
+    ``adjust``: 1 (default) reads that likelihood relative to the ``ZEROSHOT_ADJUST`` features the rows have,
+    0 takes it bare (the recipe before the twelfth session).
     ``tail``: refit once with the humans the first fit scores highest (the top ``TAIL_SHARE``) weighted this much:
     the verdict's threshold sits in that tail, so pulling it down buys recall at a 1% false-positive rate.
     ``layers``: the pooled layers read (``HIDDEN_LAYERS``; a sequence, one number, or ``"18+24"``).
@@ -185,10 +188,11 @@ def fit_hidden(train: TableData, *, sign_consistent: bool = False, evidence: boo
     model = HiddenStateModel(feature_names=list(names), extractors=list(EXTRACTORS),
                              mean=mean, scale=scale, coef=coef, bias=bias, layers=list(layers))
     weight = ZEROSHOT_BLEND if blend is None else blend
+    adjusted = [f for f in ZEROSHOT_ADJUST if f in names] if (1.0 if adjust is None else float(adjust)) else []
     if weight:
-        model = blend_zeroshot(model, H[human], _X(train, names)[human], weight)
+        model = blend_zeroshot(model, H[human], _X(train, names)[human], weight, adjust=adjusted)
     params = {"C": C, "human_tail_weight": tail, "human_tail_share": TAIL_SHARE, "zeroshot_blend": weight,
-              "layers": list(layers)}
+              "zeroshot_adjusted_for": adjusted, "layers": list(layers)}
     if pairs:  # the weight applied: 0 where the data held too few pairs (their number says why)
         params.update({"pair_weight": pairs if n_pairs >= MIN_PAIRS else 0.0, "pairs": n_pairs})
     return Fitted("hidden-evidence" if evidence else "hidden",
@@ -233,24 +237,34 @@ def _balanced(y: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
 
 
 def blend_zeroshot(model: HiddenStateModel, H: np.ndarray, X: np.ndarray, weight: float,
-                   feature: str = "lm_logprob_mean") -> HiddenStateModel:
+                   feature: str = "lm_logprob_mean", adjust: Sequence[str] = ()) -> HiddenStateModel:
     """The fitted score plus ``weight`` times the zero-shot likelihood, each in units of its spread over the given
-    (training) human texts, as one linear model: same artifact, same serving cost.
+    (training) human texts, as one linear model: same artifact, same serving cost. ``adjust`` names features the
+    likelihood is read relative to: the zero-shot term is the likelihood minus its least-squares prediction from
+    them over the same humans (missing values count as the scaler's mean, as serving standardizes them).
 
     Why: the bare mean log-prob ranks unseen generators without having learned any, while the fitted direction
     also carries cues of the generators it saw; a fixed share of the former, chosen on held-out generators, raises
-    held-out AUROC and verdict recall (BENCHMARKS.md, fifth session)."""
-    if feature not in model.feature_names:
-        raise InputError("no_feature", f"the zero-shot blend needs the feature {feature!r}")
+    held-out AUROC and verdict recall (BENCHMARKS.md, fifth session). Read relative to lexical diversity
+    (``features.lexical``) it ranks the recent chat models better still (twelfth session)."""
+    names = list(model.feature_names)
+    missing = [f for f in (feature, *adjust) if f not in names]
+    if missing:
+        raise InputError("no_feature", f"the zero-shot blend needs the feature(s) {missing}")
     logit = model.logit_from(H, X)
     mu_h, sd_h = float(np.mean(logit)), float(np.std(logit)) or 1.0
-    x = X[:, model.feature_names.index(feature)]
-    mu_z, sd_z = float(np.nanmean(x)), float(np.nanstd(x)) or 1.0
-    j = model.hidden_size + model.feature_names.index(feature)
+    cols = [model.hidden_size + names.index(f) for f in (feature, *adjust)]
+    V = X[:, [names.index(f) for f in (feature, *adjust)]].astype(np.float64)
+    V[:, 1:] = np.where(np.isnan(V[:, 1:]), model.mean[cols[1:]], V[:, 1:])
+    ok = ~np.isnan(V[:, 0])
+    beta = np.linalg.lstsq(np.c_[np.ones(ok.sum()), V[ok, 1:]], V[ok, 0], rcond=None)[0][1:]
+    raw = np.r_[1.0, -beta]  # the zero-shot term on the raw features: likelihood minus its prediction
+    z = V[ok] @ raw
+    mu_z, sd_z = float(np.mean(z)), float(np.std(z)) or 1.0
     coef = model.coef / sd_h
-    coef[j] += weight * model.scale[j] / sd_z
-    bias = (model.bias - mu_h) / sd_h + weight * (model.mean[j] - mu_z) / sd_z
-    return HiddenStateModel(feature_names=list(model.feature_names), extractors=list(model.extractors),
+    coef[cols] += weight * raw * model.scale[cols] / sd_z
+    bias = (model.bias - mu_h) / sd_h + weight * (float(raw @ model.mean[cols]) - mu_z) / sd_z
+    return HiddenStateModel(feature_names=names, extractors=list(model.extractors),
                             mean=model.mean, scale=model.scale, coef=coef, bias=float(bias), layers=list(model.layers))
 
 

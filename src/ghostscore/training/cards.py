@@ -129,10 +129,11 @@ TABLE_KIND_TEXT = {
 
 def _params(params: dict[str, Any]) -> str:
     """Recipe settings as the card states them (``C``: inverse L2 strength; ``human_tail_weight``: refit weight of
-    the highest-scored tenth of training humans; ``zeroshot_blend``: share of the bare likelihood; ``layers``: the
-    pooled hidden-state layers read; ``pair_weight``/``pairs``: share of the within-group pair direction and the
-    number of pairs it was fitted on)."""
-    return ", ".join(f"{k} = {'+'.join(map(str, v))}" if isinstance(v, list | tuple) else f"{k} = {v:g}"
+    the highest-scored tenth of training humans; ``zeroshot_blend``: share of the zero-shot likelihood;
+    ``zeroshot_adjusted_for``: the features that likelihood is read relative to; ``layers``: the pooled
+    hidden-state layers read; ``pair_weight``/``pairs``: share of the within-group pair direction and the number
+    of pairs it was fitted on)."""
+    return ", ".join(f"{k} = {'+'.join(map(str, v)) or 'none'}" if isinstance(v, list | tuple) else f"{k} = {v:g}"
                      for k, v in params.items())
 
 

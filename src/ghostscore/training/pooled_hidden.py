@@ -50,6 +50,21 @@ def pooled_spec(max_tokens: int, layer: int) -> dict[str, Any]:
             "pooling": "mean over the first max_tokens tokens of the flat view"}
 
 
+def load_torch_lm(cache_dir: str | Path | None = None, threads: int | None = None) -> tuple[Any, Any]:
+    """SmolLM2's tokenizer (the project's, as the table was scored) and its fp32 PyTorch causal LM, eval mode, from
+    the local conversion cache only: the measurements that need inner layers run it, never the served graph."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from ..backbones.language_model import FastTokenizer, torch_dir
+
+    if threads:
+        torch.set_num_threads(threads)
+    path = torch_dir(cache_dir)
+    model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=torch.float32).eval()
+    return FastTokenizer(path), model
+
+
 class LayerPooler:
     """SmolLM2 fp32 (PyTorch) run through its first ``max(layers)`` layers only; each row's state after each
     of ``layers`` mean-pooled over the row's own tokens (what the served graph's ``h_layers`` pools)."""
@@ -57,16 +72,8 @@ class LayerPooler:
     def __init__(self, max_tokens: int, layers: Sequence[int] = (MID_LAYER,), cache_dir: str | Path | None = None,
                  threads: int | None = None, max_batch_tokens: int = 2048) -> None:
         import torch
-        from transformers import AutoModelForCausalLM
 
-        from ..backbones.language_model import FastTokenizer, torch_dir
-
-        if threads:
-            torch.set_num_threads(threads)
-        path = torch_dir(cache_dir)
-        self.tokenizer = FastTokenizer(path)
-        model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True,
-                                                     dtype=torch.float32).eval()
+        self.tokenizer, model = load_torch_lm(cache_dir, threads)
         n = model.config.num_hidden_layers
         self.layers = tuple(int(x) for x in layers)
         if not self.layers or not all(0 <= x <= n for x in self.layers):

@@ -89,8 +89,12 @@ def token_sequences(table: pd.DataFrame, max_tokens: int) -> tuple[np.ndarray, n
     return out, lengths
 
 
+# The document features the table's models read beside the LM statistics (the Detector computes them per text).
+HAND_EXTRACTORS = ("phrasing", "bio", "lexical")
+
+
 def load_table_data(
-    table_dir: str | Path, data: Sequence[str], *, hand_extractors: Sequence[str] = ("phrasing", "bio"),
+    table_dir: str | Path, data: Sequence[str], *, hand_extractors: Sequence[str] = HAND_EXTRACTORS,
     cache_dir: str | None = None, progress: bool = True, min_words_ok: bool = True,
 ) -> TableData:
     """Join the table with the corpus texts (by text key), drop texts the Detector would not score, and
