@@ -188,7 +188,7 @@ def fit_hidden(train: TableData, *, sign_consistent: bool = False, evidence: boo
     model = HiddenStateModel(feature_names=list(names), extractors=list(EXTRACTORS),
                              mean=mean, scale=scale, coef=coef, bias=bias, layers=list(layers))
     weight = ZEROSHOT_BLEND if blend is None else blend
-    adjusted = [f for f in ZEROSHOT_ADJUST if f in names] if (1.0 if adjust is None else float(adjust)) else []
+    adjusted = [f for f in ZEROSHOT_ADJUST if f in names] if adjust is None or float(adjust) else []
     if weight:
         model = blend_zeroshot(model, H[human], _X(train, names)[human], weight, adjust=adjusted)
     params = {"C": C, "human_tail_weight": tail, "human_tail_share": TAIL_SHARE, "zeroshot_blend": weight,
@@ -253,8 +253,9 @@ def blend_zeroshot(model: HiddenStateModel, H: np.ndarray, X: np.ndarray, weight
         raise InputError("no_feature", f"the zero-shot blend needs the feature(s) {missing}")
     logit = model.logit_from(H, X)
     mu_h, sd_h = float(np.mean(logit)), float(np.std(logit)) or 1.0
-    cols = [model.hidden_size + names.index(f) for f in (feature, *adjust)]
-    V = X[:, [names.index(f) for f in (feature, *adjust)]].astype(np.float64)
+    idx = [names.index(f) for f in (feature, *adjust)]
+    cols = [model.hidden_size + i for i in idx]  # the same features' places in the model's [hidden, features] row
+    V = X[:, idx].astype(np.float64)
     V[:, 1:] = np.where(np.isnan(V[:, 1:]), model.mean[cols[1:]], V[:, 1:])
     ok = ~np.isnan(V[:, 0])
     beta = np.linalg.lstsq(np.c_[np.ones(ok.sum()), V[ok, 1:]], V[ok, 0], rcond=None)[0][1:]
