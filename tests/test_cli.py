@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ghostscore.cli import EXIT_INPUT, app
+from ghostscore.cli import EXIT_INPUT, EXIT_MODEL, app
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "data" / "examples" / "content_farm_article.txt"
 runner = CliRunner()
@@ -92,7 +92,6 @@ def test_default_model_with_language_model() -> None:
 
 def test_a_stated_domain_sets_the_threshold_and_an_unknown_one_is_refused(tmp_path) -> None:
     from ghostscore import Detector
-    from ghostscore.cli import EXIT_MODEL
 
     op = Detector.load(use_lm=False).model.operating_point
     r = runner.invoke(app, ["score", str(EXAMPLE), "--no-lm", "--json", "--domain", "review"])
@@ -108,3 +107,19 @@ def test_a_stated_domain_sets_the_threshold_and_an_unknown_one_is_refused(tmp_pa
     r = runner.invoke(app, ["batch", str(src), "-o", str(tmp_path / "out.jsonl"), "--no-lm", "--domain", "news"])
     assert r.exit_code == 0, r.output
     assert json.loads((tmp_path / "out.jsonl").read_text())["verdict"] in ("ai", "uncertain", "human")
+
+
+def test_every_command_ends_bad_input_and_model_problems_with_their_exit_code(tmp_path) -> None:
+    """One message line and exit 2 / 3, never a traceback: score, evaluate and train share one error path."""
+    f = tmp_path / "a.txt"
+    f.write_text("Plain words here. " * 30)
+    r = runner.invoke(app, ["score", str(f), "--model", "no-such-model"])
+    assert r.exit_code == EXIT_MODEL and "no model found at no-such-model" in r.output
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"text": "a b c", "label": "human"}\n')
+    r = runner.invoke(app, ["evaluate", "--data", str(data), "--model", "no-such-model", "--out", str(tmp_path / "e")])
+    assert r.exit_code == EXIT_MODEL and "packaged models" in r.output
+    r = runner.invoke(app, ["train", "--data", str(data), "--out", str(tmp_path / "m"),
+                            "--features-table", str(tmp_path / "none")])
+    assert r.exit_code == EXIT_INPUT and "no feature table shards" in r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit)

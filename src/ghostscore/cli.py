@@ -6,6 +6,8 @@ Exit codes: 0 scored (whatever the verdict), 2 bad input or usage, 3 model probl
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -40,6 +42,17 @@ def _fail(code: int, message: str) -> None:
     raise typer.Exit(code)
 
 
+@contextmanager
+def _exit_on_error() -> Iterator[None]:
+    """Bad input and model problems end a command with a one-line message and their exit code, not a traceback."""
+    try:
+        yield
+    except InputError as exc:
+        _fail(EXIT_INPUT, exc.message)
+    except ModelError as exc:
+        _fail(EXIT_MODEL, str(exc))
+
+
 def read_input(path: str, *, encoding: str | None, fmt: str | None, max_chars: int):
     """PATH or '-' (stdin) -> Document, with clear errors for missing, empty, binary or huge input."""
     from .document import Document
@@ -67,15 +80,10 @@ def score(
     """Score one article and print the verdict with its top evidence."""
     from .detector import Detector
 
-    try:
+    with _exit_on_error():
         doc = read_input(path, encoding=encoding, fmt=fmt, max_chars=max_chars)
-    except InputError as exc:
-        _fail(EXIT_INPUT, exc.message)
-    try:
         detector = Detector.load(model, use_lm=not no_lm, fpr=fpr, max_chars=max_chars, domain=domain)
         result = detector.score(doc)
-    except ModelError as exc:
-        _fail(EXIT_MODEL, str(exc))
     if json_out:
         typer.echo(result.to_json(indent=1))
         return
@@ -111,7 +119,7 @@ def batch(
 
     if engine not in ("local", "ray"):
         _fail(EXIT_INPUT, f"--engine must be local or ray, not {engine!r}")
-    try:
+    with _exit_on_error():
         opts = BatchOptions(
             input=input, output=output, text_field=text_field, id_field=id_field, model=model,
             use_lm=not no_lm, fpr=fpr, domain=domain, batch_size=batch_size, chunk_size=chunk_size, workers=workers,
@@ -124,10 +132,6 @@ def batch(
             summary = run_ray_batch(opts, address=address, actors=actors)
         else:
             summary = run_batch(opts)
-    except InputError as exc:
-        _fail(EXIT_INPUT, exc.message)
-    except ModelError as exc:
-        _fail(EXIT_MODEL, str(exc))
     err.print(summary.describe())
 
 
@@ -158,14 +162,10 @@ def report(
     from .detector import Detector
     from .report import model_context, write_report
 
-    try:
+    with _exit_on_error():
         doc = read_input(path, encoding=encoding, fmt=fmt, max_chars=200_000)
         detector = Detector.load(model, use_lm=not no_lm)
         result = detector.score(doc)
-    except InputError as exc:
-        _fail(EXIT_INPUT, exc.message)
-    except ModelError as exc:
-        _fail(EXIT_MODEL, str(exc))
     write_report(result, doc, html, **model_context(detector.model))
     err.print(f"report written to {html}")
     if open_browser:
@@ -212,7 +212,7 @@ def train(
     from .training.config import TrainConfig, parse_generator_factors
     from .training.train import train_model
 
-    try:
+    with _exit_on_error():
         factors = parse_generator_factors(generator_factor or [])
         path = train_model(
             TrainConfig(
@@ -228,8 +228,6 @@ def train(
                 calibration_held_out=calibration_held_out,
             )
         )
-    except InputError as exc:
-        _fail(EXIT_INPUT, exc.message)
     err.print(f"model written to {path}")
 
 
@@ -251,16 +249,12 @@ def calibrate(
     """Refit a model's calibration and threshold on your own texts (e.g. a domain the corpus lacks)."""
     from .training.recalibrate import RecalibrateConfig, recalibrate
 
-    try:
+    with _exit_on_error():
         path = recalibrate(RecalibrateConfig(
             model=model, data=[str(p) for p in data], out=str(out), split=split, fpr=fpr,
             label_field=label_field, positive=positive, negative=negative, text_field=text_field,
             use_lm=not no_lm, cache_dir=str(cache_dir) if cache_dir else None, max_per_stratum=max_per_stratum,
         ))
-    except InputError as exc:
-        _fail(EXIT_INPUT, exc.message)
-    except ModelError as exc:
-        _fail(EXIT_MODEL, str(exc))
     err.print(f"recalibrated model written to {path}")
 
 
@@ -283,7 +277,7 @@ def evaluate(
     """Evaluate a model: AUROC, TPR at 1%/5% FPR, ECE, per-group tables, ROC/calibration plots."""
     from .training.evaluate import EvalConfig, evaluate_model
 
-    try:
+    with _exit_on_error():
         metrics = evaluate_model(
             EvalConfig(
                 data=[str(p) for p in data], model=model, out=str(out), split=split,
@@ -292,10 +286,6 @@ def evaluate(
                 base_model_factor=base_model_factor, cache_dir=str(cache_dir) if cache_dir else None,
             )
         )
-    except InputError as exc:
-        _fail(EXIT_INPUT, exc.message)
-    except ModelError as exc:
-        _fail(EXIT_MODEL, str(exc))
     err.print(f"AUROC {metrics['overall']['auroc']:.4f}; metrics and plots in {out}")
 
 
