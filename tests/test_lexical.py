@@ -36,7 +36,7 @@ def test_moving_average_ttr_by_hand() -> None:
     assert math.isnan(moving_average_ttr(["a"] * (WINDOW - 1)))
     assert moving_average_ttr([f"w{i}" for i in range(WINDOW + 7)]) == 1.0
     assert moving_average_ttr(["a", "b"] * WINDOW) == pytest.approx(2 / WINDOW)
-    # windows: {a..} 3 distinct, then one slide that drops an "a" and adds a "c" (still 3 distinct)
+    # windows: [a, b, a] has 2 distinct words, then one slide drops an "a" and adds a "c": [b, a, c] has 3
     assert moving_average_ttr(["a", "b", "a", "c"], window=3) == pytest.approx((2 + 3) / 6)
 
 
