@@ -102,7 +102,9 @@ def test_shipped_default_is_the_hidden_state_head_at_128_tokens_and_scores_with_
         assert op.has_own_threshold(domain) == (n >= MIN_OWN_THRESHOLD_HUMANS)
     lm = [ex for ex in det.extractors if ex.name == "lm"]
     assert [(ex.budget, ex.hidden) for ex in lm] == [(128, True)]  # pooled over the budget it was trained on
-    assert op.machine_quantiles  # 'human' is bounded by held-out machine scores
+    assert op.machine_quantiles  # 'human' is bounded by held-out machine scores, within each generator/attack too
+    rates = op.group_miss_rates()
+    assert "llm-2026/humanize-prompt" in rates and max(rates.values()) <= op.max_miss + 1e-9
     s = det.score(EXAMPLE)
     assert s.model == "default" and s.ai_probability is not None
     assert det.score(HUMAN).ai_probability < s.ai_probability

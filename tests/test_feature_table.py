@@ -557,3 +557,25 @@ def test_fpr_tradeoff_recall_falls_with_the_target_and_served_never_below_the_gu
             assert np.all(t["served"] <= t["guard"] + 1e-9)
     with pytest.raises(SystemExit, match="fprs"):
         ft.main(["--table", str(tmp_path), "--humans", str(tmp_path), "--data", "x", "--fprs", "0.01,2"])
+
+
+def test_calibration_bounds_the_human_verdict_within_each_generator_and_attack(tmp_path: Path) -> None:
+    """The shipped recipe labels each calibration machine score generator/attack, so `human` holds its miss rate
+    in every group large enough to measure, and the card names the worst."""
+    from ghostscore.classifiers import load_model
+    from ghostscore.training.config import TrainConfig
+    from ghostscore.training.table_train import machine_groups, train_from_table
+
+    def attack_half(rows: list[dict]) -> None:
+        for i, row in enumerate(r for r in rows if r["label"] == "machine"):
+            row["attack"] = "humanize-prompt" if i % 2 else None
+
+    data, td = _fake_table_data(tmp_path, n=130, edit=attack_half)
+    assert set(machine_groups(td.rows[td.rows.y == 1])) == {"toy-llm/plain", "toy-llm/humanize-prompt"}
+    cfg = TrainConfig(data=[str(data)], out=str(tmp_path / "m"), kind="linear-evidence",
+                      features_table=str(tmp_path / "t"), cache_dir=str(tmp_path / "cache"))
+    op = load_model(train_from_table(cfg, progress=False)).operating_point
+    calibrated = td.rows[(td.rows.y == 1) & td.rows.split.isin(["train", "validation"])]
+    assert op.machine_group_counts == dict(calibrated.groupby(machine_groups(calibrated)).size())
+    assert all(rate <= op.max_miss + 1e-9 for rate in op.group_miss_rates().values()) and op.group_miss_rates()
+    assert "groups of machine texts (generator/attack" in (tmp_path / "m" / "MODEL_CARD.md").read_text()

@@ -93,6 +93,35 @@ def test_human_verdict_is_bounded_by_machine_scores() -> None:
     assert plain.miss_rate() is None and plain.band()[0] >= lo  # without machine scores: the old band
 
 
+def test_human_verdict_holds_its_miss_rate_in_every_machine_group() -> None:
+    """A pooled 5% can hide a group the model cannot separate (text told to sound human): the cut holds 5% in
+    each group large enough to measure, and a group too small to measure does not set it."""
+    rng = np.random.default_rng(2)
+    humans = rng.beta(2, 6, 3000)
+    easy, humanized, tiny = rng.beta(6, 2, 2700), rng.beta(2, 6, 300), np.full(20, 0.001)
+    machines = np.r_[easy, humanized, tiny]
+    groups = ["gpt/plain"] * 2700 + ["gpt/humanize"] * 300 + ["gpt/rare"] * 20
+    op = OperatingPoint.from_scores(humans, machine_probs=machines, max_miss=0.05, machine_groups=groups)
+    assert set(op.machine_group_quantiles) == {"gpt/plain", "gpt/humanize"}  # 20 texts: too few for a bound
+    assert op.machine_group_counts == {"gpt/plain": 2700, "gpt/humanize": 300}
+    pooled = op.human_cut(by_group=False)
+    assert np.mean(humanized < pooled) > 0.3  # the pooled cut calls a third of the humanized texts human
+    lo = op.band()[0]
+    assert lo == op.human_cut() < pooled
+    assert np.mean(humanized < lo) <= 0.06 and np.mean(easy < lo) <= 0.06
+    rates = op.group_miss_rates()
+    assert abs(rates["gpt/humanize"] - np.mean(humanized < lo)) < 0.01 and rates["gpt/humanize"] <= 0.051
+    assert np.mean(humans < lo) < np.mean(humans < pooled)  # the price: fewer humans hear `human`
+    assert op.verdict(lo - 1e-6) == "human" and op.verdict(lo + 1e-6) == "uncertain"
+    back = OperatingPoint.from_json(op.to_json())
+    assert back.band() == op.band() and back.machine_group_counts == op.machine_group_counts
+    old = op.to_json()
+    old.pop("machine_group_quantiles"), old.pop("machine_group_counts")
+    assert OperatingPoint.from_json(old).band()[0] == pytest.approx(min(pooled, op.threshold(0.05)))  # older ones
+    with pytest.raises(ValueError, match="one label per machine score"):
+        OperatingPoint.from_scores(humans, machine_probs=machines, machine_groups=groups[:-1])
+
+
 WORDS = {
     "news": "council mayor police reported said officials city vote budget minister court police spokesman",
     "abstract": "we propose method results dataset model experiments paper approach performance show novel",

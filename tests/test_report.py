@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ghostscore.document import Document
@@ -281,6 +283,30 @@ def test_model_context_from_object_and_dir(tmp_path: Path) -> None:
     ctx = model_context(str(tmp_path))
     assert ctx == {"feature_ranges": {"a": {"human": [0, 1], "machine": [1, 2]}}, "fpr": 0.01}
     assert model_context("no-such-model") == {} and model_context("") == {}
+
+
+def test_the_band_edge_is_described_by_what_set_it(tmp_path: Path) -> None:
+    """A model whose `human` is bounded by held-out machine texts: the page states that bound, not a share of
+    humans reaching the band (which the 5x-FPR threshold, the edge without a bound, would give)."""
+    from ghostscore.classifiers.calibration import OperatingPoint
+
+    rng = np.random.default_rng(0)
+    op = OperatingPoint.from_scores(rng.beta(2, 6, 500), machine_probs=rng.beta(5, 3, 500),
+                                    machine_groups=["g/plain"] * 250 + ["g/humanize"] * 250)
+    (tmp_path / "config.json").write_text(json.dumps({"operating_point": op.to_json()}))
+    bound = model_context(str(tmp_path))["human_bound"]
+    assert bound == {"max_miss": 0.05, "by_group": True}
+
+    class Model:
+        meta: dict = {}
+        operating_point = op
+
+    assert model_context(Model())["human_bound"] == bound
+    score = Score(0.7, "ai", threshold=0.6, uncertain_band=(0.1, 0.6))
+    lines = " ".join(operating_point_text(score, 0.01, bound))
+    assert "Below 0.10 it is 'human'" in lines and "at most 5% of machine texts" in lines
+    assert "in every group of them" in lines and "reach it" not in lines
+    assert "reach it" in " ".join(operating_point_text(score, 0.01))  # no bound: the 5x-FPR edge's share
 
 
 # ---------------------------------------------------------------------------------------------- web routes

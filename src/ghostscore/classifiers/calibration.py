@@ -19,6 +19,11 @@ and giving every unsure text the guard costs a third of the recall. With the cla
 ``sum_d w_d * P(human of d scores >= t)``, is at most the target: a sure text gets its domain's threshold, an
 unsure one a threshold between its candidates', and mass on a domain without a threshold of its own counts
 at the guard's (worst) rate. If the probabilities are calibrated, the stated FPR holds over the texts served.
+
+Machine bound on ``human``, group by group: the ``ai`` threshold holds in every domain; ``human`` holds its miss
+rate in every group of machine texts (generator x attack, scored by models that never saw the generator or the
+source) with at least ``MIN_MACHINE_GROUP`` texts. A pooled 5% hid 59% of the 2026 model's texts that were told to
+sound human, and a fifth to a third of older base models' (BENCHMARKS.md): the pool is dominated by easy groups.
 """
 
 from __future__ import annotations
@@ -37,6 +42,9 @@ MIN_DOMAIN_HUMANS = 50  # fewer validation humans than this: the domain's 1% qua
 # 13% of unseen SQuAD paragraphs over a wikipedia threshold set by 70 humans). 200 leaves two humans above it.
 MIN_OWN_THRESHOLD_HUMANS = 200
 DEFAULT_MAX_MISS = 0.05  # 'human' only where at most this share of (unseen-generator) machine texts fall
+MIN_MACHINE_GROUP = 50  # a machine group's own miss bound needs this many texts (its 5% quantile: 2-3 below it)
+GROUP_POINTS = 101  # a machine group keeps its percentiles only: its bound reads the low tail, and 40+ groups at
+# 1,001 points would quadruple the model's config
 # which threshold applies: one domain's (a name), the domain-weighted one (the domain classifier's
 # probabilities), or the guard (None)
 Domain = str | Mapping[str, float] | None
@@ -84,8 +92,9 @@ class OperatingPoint:
 
     ``human_quantiles`` (validation humans) set the ``ai`` threshold for a chosen FPR. ``machine_quantiles``
     (validation machine texts, scored by models that never saw their generator) keep ``human`` honest:
-    ``human`` is said only below the score under which at most ``max_miss`` of them fall; above that and
-    below the ``ai`` threshold the verdict is ``uncertain``.
+    ``human`` is said only below the score under which at most ``max_miss`` of them fall, pooled and within
+    each group of ``machine_group_quantiles``; above that and below the ``ai`` threshold the verdict is
+    ``uncertain``.
     """
 
     human_quantiles: list[float]
@@ -94,6 +103,8 @@ class OperatingPoint:
     machine_quantiles: list[float] | None = None
     max_miss: float = DEFAULT_MAX_MISS
     domain_counts: dict[str, int] = field(default_factory=dict)  # humans behind each domain's quantiles
+    machine_group_quantiles: dict[str, list[float]] = field(default_factory=dict)  # generator/attack -> quantiles
+    machine_group_counts: dict[str, int] = field(default_factory=dict)
 
     def has_own_threshold(self, domain: str | None) -> bool:
         """Whether ``domain`` gets its own threshold (calibrated on enough humans; artifacts that predate the
@@ -160,18 +171,33 @@ class OperatingPoint:
             lo = min(lo, self.human_cut())
         return min(lo, hi), hi
 
-    def human_cut(self) -> float:
-        """The score below which at most ``max_miss`` of validation machine texts fall."""
-        q = np.asarray(self.machine_quantiles or [0.0], dtype=float)
+    def _miss_quantile(self, quantiles: list[float]) -> float:
+        q = np.asarray(quantiles, dtype=float)
         return float(np.interp(self.max_miss, np.linspace(0, 1, len(q)), q))
+
+    def human_cut(self, by_group: bool = True) -> float:
+        """The score below which at most ``max_miss`` of validation machine texts fall: pooled and, with
+        ``by_group``, within every stored machine group too (the lowest of those scores)."""
+        cut = self._miss_quantile(self.machine_quantiles or [0.0])
+        if by_group and self.machine_group_quantiles:
+            cut = min(cut, *(self._miss_quantile(q) for q in self.machine_group_quantiles.values()))
+        return cut
+
+    @staticmethod
+    def _below_share(quantiles: list[float], t: float) -> float:
+        q = np.asarray(quantiles, dtype=float)
+        return float(np.interp(t, q, np.linspace(0, 1, len(q)), left=0.0, right=1.0))
 
     def miss_rate(self, fpr: float | None = None) -> float | None:
         """Share of validation machine texts that get the verdict ``human`` (None without machine quantiles)."""
         if not self.machine_quantiles:
             return None
-        lo, _ = self.band(fpr)
-        q = np.asarray(self.machine_quantiles, dtype=float)
-        return float(np.interp(lo, q, np.linspace(0, 1, len(q)), left=0.0, right=1.0))
+        return self._below_share(self.machine_quantiles, self.band(fpr)[0])
+
+    def group_miss_rates(self, fpr: float | None = None) -> dict[str, float]:
+        """The same share within each stored machine group (generator/attack), so the worst one can be stated."""
+        lo = self.band(fpr)[0]
+        return {g: self._below_share(q, lo) for g, q in self.machine_group_quantiles.items()}
 
     def verdict(self, p: float, fpr: float | None = None, domain: Domain = None) -> str:
         lo, hi = self.band(fpr, domain)
@@ -190,6 +216,9 @@ class OperatingPoint:
             out["max_miss"] = self.max_miss
         if self.domain_counts:
             out["domain_counts"] = self.domain_counts
+        if self.machine_group_quantiles:
+            out["machine_group_quantiles"] = self.machine_group_quantiles
+            out["machine_group_counts"] = self.machine_group_counts
         return out
 
     @staticmethod
@@ -198,36 +227,51 @@ class OperatingPoint:
             return None
         return OperatingPoint(op["human_quantiles"], op["fpr"], dict(op.get("domain_quantiles") or {}),
                               op.get("machine_quantiles"), float(op.get("max_miss", DEFAULT_MAX_MISS)),
-                              {k: int(v) for k, v in (op.get("domain_counts") or {}).items()})
+                              {k: int(v) for k, v in (op.get("domain_counts") or {}).items()},
+                              dict(op.get("machine_group_quantiles") or {}),
+                              {k: int(v) for k, v in (op.get("machine_group_counts") or {}).items()})
 
     @staticmethod
     def from_scores(
         human_probs: np.ndarray, fpr: float = DEFAULT_FPR, domains: Any = None,
         min_domain_humans: int = MIN_DOMAIN_HUMANS, machine_probs: np.ndarray | None = None,
-        max_miss: float = DEFAULT_MAX_MISS,
+        max_miss: float = DEFAULT_MAX_MISS, machine_groups: Any = None, min_machine_group: int = MIN_MACHINE_GROUP,
     ) -> OperatingPoint:
         """Quantiles of validation human scores; with ``domains`` (one label per score), per domain too;
-        with ``machine_probs``, the machine quantiles that bound the ``human`` verdict."""
-        grid = np.linspace(0, 1, 1001)
+        with ``machine_probs``, the machine quantiles that bound the ``human`` verdict, and with
+        ``machine_groups`` (one label per machine score), those of each group of at least ``min_machine_group``."""
         probs = np.asarray(human_probs, dtype=float)
-        per_domain: dict[str, list[float]] = {}
-        counts: dict[str, int] = {}
-        if domains is not None:
-            labels = np.asarray(domains, dtype=object).astype(str)
-            if len(labels) != len(probs):
-                raise ValueError("domains must give one label per human score")
-            for d in sorted(set(labels)):
-                m = labels == d
-                if m.sum() >= min_domain_humans:
-                    per_domain[d] = [float(x) for x in np.quantile(probs[m], grid)]
-                    counts[d] = int(m.sum())
+        per_domain, counts = _quantiles_by_label(probs, domains, min_domain_humans, "domains", "human")
         machine = None
+        groups: dict[str, list[float]] = {}
+        group_counts: dict[str, int] = {}
         if machine_probs is not None and len(machine_probs):
-            machine = [float(x) for x in np.quantile(np.asarray(machine_probs, dtype=float), grid)]
-        return OperatingPoint([float(x) for x in np.quantile(probs, grid)], fpr, per_domain, machine, max_miss,
-                              counts)
+            mp = np.asarray(machine_probs, dtype=float)
+            machine = _quantiles(mp)
+            groups, group_counts = _quantiles_by_label(mp, machine_groups, min_machine_group, "machine_groups",
+                                                       "machine", points=GROUP_POINTS)
+        return OperatingPoint(_quantiles(probs), fpr, per_domain, machine, max_miss, counts, groups, group_counts)
 
 
+def _quantiles(probs: np.ndarray, points: int = 1001) -> list[float]:
+    """The quantiles an operating point stores for a set of scores (1,001 unless told)."""
+    return [float(x) for x in np.quantile(probs, np.linspace(0, 1, points))]
+
+
+def _quantiles_by_label(probs: np.ndarray, labels: Any, min_n: int, what: str, kind: str,
+                        points: int = 1001) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """Quantiles and counts of the scores of each label with at least ``min_n`` of them (none without labels)."""
+    if labels is None:
+        return {}, {}
+    labels = np.asarray(labels, dtype=object).astype(str)
+    if len(labels) != len(probs):
+        raise ValueError(f"{what} must give one label per {kind} score")
+    out, counts = {}, {}
+    for label in sorted(set(labels)):
+        m = labels == label
+        if m.sum() >= min_n:
+            out[label], counts[label] = _quantiles(probs[m], points), int(m.sum())
+    return out, counts
 
 
 def platt(logits: np.ndarray, calibration: tuple[float, float]) -> np.ndarray:

@@ -48,12 +48,15 @@ from .marks import _build_marks, _kind_label, _Mark, _render_article
 # ---------------------------------------------------------------------------------------------- public API
 def render_html(
     score: Score, doc: Document, *, feature_ranges: FeatureRanges | None = None, fpr: float | None = None,
+    human_bound: Mapping[str, Any] | None = None,
 ) -> str:
     """The whole report as one self-contained HTML string.
 
     ``feature_ranges``: feature -> {"human": [p10, p90], "machine": [p10, p90]} (the model config's
     ``meta.feature_ranges``); the range columns are left out without it. ``fpr``: the false-positive rate
     the verdict threshold was chosen for, used to say what the threshold means; unknown when None.
+    ``human_bound``: the model's bound on ``human`` from held-out machine texts (``model_context``), so the page
+    says what the band's lower edge means.
     """
     marks = _build_marks(score.evidence)
     levels, level_source = sentence_levels(score, doc)
@@ -62,7 +65,7 @@ def render_html(
     body = "\n".join(
         [
             _render_header(score, title),
-            _render_summary(score, fpr, doc.text),
+            _render_summary(score, fpr, doc.text, human_bound),
             _render_legend(level_source),
             '<section class="article" aria-labelledby="h-article"><h2 id="h-article">The text</h2>'
             '<p id="detail" class="detail" aria-live="polite">Tab to or point at a marked passage to see why '
@@ -89,26 +92,32 @@ def render_html(
 
 def write_report(
     score: Score, doc: Document, path: str | Path, *, feature_ranges: FeatureRanges | None = None,
-    fpr: float | None = None,
+    fpr: float | None = None, human_bound: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write the report to ``path`` (UTF-8). Feature ranges and FPR come from the model when not given."""
-    if feature_ranges is None or fpr is None:
+    """Write the report to ``path`` (UTF-8). Feature ranges, FPR and the bound on ``human`` come from the model
+    when not given (``model_context``)."""
+    if feature_ranges is None or fpr is None or human_bound is None:
         ctx = model_context(score.model)
         feature_ranges = feature_ranges if feature_ranges is not None else ctx.get("feature_ranges")
         fpr = fpr if fpr is not None else ctx.get("fpr")
+        human_bound = human_bound if human_bound is not None else ctx.get("human_bound")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(score, doc, feature_ranges=feature_ranges, fpr=fpr), encoding="utf-8")
+    path.write_text(render_html(score, doc, feature_ranges=feature_ranges, fpr=fpr, human_bound=human_bound),
+                    encoding="utf-8")
     return path
 
 
 def model_context(model: Any) -> dict[str, Any]:
-    """``feature_ranges`` and ``fpr`` of a model: a loaded model object, a model name or a directory.
+    """``feature_ranges``, ``fpr`` and ``human_bound`` (``max_miss`` and whether it holds per machine group, for
+    a model whose ``human`` is bounded by held-out machine texts) of a model: a loaded model object, a model name
+    or a directory.
 
     Best effort: returns an empty dict when the model cannot be found or carries neither.
     """
     meta: Mapping[str, Any] = {}
     op_fpr: float | None = None
+    op_json: Mapping[str, Any] = {}
     if isinstance(model, str | Path):
         if not str(model):
             return {}
@@ -119,12 +128,17 @@ def model_context(model: Any) -> dict[str, Any]:
         except Exception:  # no such model here: the report simply leaves the columns out
             return {}
         meta = config.get("meta") or {}
-        op_fpr = (config.get("operating_point") or {}).get("fpr")
+        op_json = config.get("operating_point") or {}
+        op_fpr = op_json.get("fpr")
     elif model is not None:
         meta = getattr(model, "meta", None) or {}
         op = getattr(model, "operating_point", None)
         op_fpr = getattr(op, "fpr", None)
+        op_json = op.to_json() if hasattr(op, "to_json") else {}
     out: dict[str, Any] = {}
+    if isinstance(op_json, Mapping) and op_json.get("machine_quantiles"):
+        out["human_bound"] = {"max_miss": float(op_json.get("max_miss", 0.05)),
+                              "by_group": bool(op_json.get("machine_group_quantiles"))}
     ranges = meta.get("feature_ranges") if isinstance(meta, Mapping) else None
     if isinstance(ranges, Mapping) and ranges:
         out["feature_ranges"] = ranges
@@ -133,7 +147,7 @@ def model_context(model: Any) -> dict[str, Any]:
     return out
 
 
-def operating_point_text(score: Score, fpr: float | None) -> list[str]:
+def operating_point_text(score: Score, fpr: float | None, human_bound: Mapping[str, Any] | None = None) -> list[str]:
     """Plain-language sentences saying what the threshold and the uncertain band mean."""
     if score.ai_probability is None:
         return []
@@ -150,7 +164,12 @@ def operating_point_text(score: Score, fpr: float | None) -> list[str]:
     if band and band[0] < band[1]:
         lo = band[0]
         extra = ""
-        if fpr is not None and 0 < fpr < 1:
+        if human_bound:  # the band's edge is the machine bound: it says nothing about a share of humans
+            where = " in every group of them (generator and attack) it was calibrated on" \
+                if human_bound.get("by_group") else ""
+            extra = (f". Below {lo:.2f} it is 'human', which the model says only where at most "
+                     f"{human_bound['max_miss']:.0%} of machine texts by generators it never saw fall{where}")
+        elif fpr is not None and 0 < fpr < 1:
             from ..classifiers.calibration import UNCERTAIN_FACTOR
 
             extra = f"; about {_one_in(min(0.5, fpr * UNCERTAIN_FACTOR))} human-written articles reach it"
@@ -242,7 +261,8 @@ def _render_meter(score: Score) -> str:
     )
 
 
-def _render_summary(score: Score, fpr: float | None, doc_text: str) -> str:
+def _render_summary(score: Score, fpr: float | None, doc_text: str,
+                    human_bound: Mapping[str, Any] | None = None) -> str:
     parts = ['<section class="summary" aria-labelledby="h-summary"><h2 id="h-summary">What this means</h2>']
     if score.verdict == "unsupported":
         reasons = "".join(f"<li>{escape(r)}</li>" for r in score.reasons) or "<li>no reason given</li>"
@@ -254,7 +274,7 @@ def _render_summary(score: Score, fpr: float | None, doc_text: str) -> str:
             "listed for information and did not produce a verdict. Judge this text by hand.</p></div>"
         )
     else:
-        ops = "".join(f"<li>{escape(line)}</li>" for line in operating_point_text(score, fpr))
+        ops = "".join(f"<li>{escape(line)}</li>" for line in operating_point_text(score, fpr, human_bound))
         parts.append(f'<ul class="oppoint">{ops}</ul>')
         if score.reasons:
             parts.append("<p>Model notes:</p><ul>" + "".join(f"<li>{escape(r)}</li>" for r in score.reasons)

@@ -84,7 +84,8 @@ def add_routes(app: FastAPI, get_detector: Callable[[], Any], api_key: str | Non
             return _error(422, exc.message)
         ctx = model_context(getattr(detector, "model", None))
         fpr = getattr(detector, "fpr", None) or ctx.get("fpr")
-        html = render_html(score, doc, feature_ranges=ctx.get("feature_ranges"), fpr=fpr)
+        html = render_html(score, doc, feature_ranges=ctx.get("feature_ranges"), fpr=fpr,
+                           human_bound=ctx.get("human_bound"))
         return HTMLResponse(html, headers=SECURITY_HEADERS)
 
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..classifiers.calibration import MIN_DOMAIN_HUMANS, MIN_OWN_THRESHOLD_HUMANS, OperatingPoint
+from ..classifiers.calibration import (
+    MIN_DOMAIN_HUMANS,
+    MIN_MACHINE_GROUP,
+    MIN_OWN_THRESHOLD_HUMANS,
+    OperatingPoint,
+)
 from ..classifiers.linear import LinearModel
 from ..document import MIN_WORDS
 
@@ -30,12 +35,22 @@ def operating_point_lines(op: OperatingPoint | None, source: str = "validation")
            + ", ".join(f"{d} {n}" for d, n in sorted(op.domain_counts.items())) + ")."
            if op.domain_quantiles else "."),
         (f"`human` only below {lo:.3f}: {op.miss_rate():.1%} of {source} machine texts, each scored by a model "
-         "that never saw its generator, fall there (the miss rate); `uncertain` in between."
+         "that never saw its generator, fall there (the miss rate)" + _group_bound(op) + "; `uncertain` in between."
          if op.machine_quantiles else
          f"`uncertain` between {lo:.3f} and {hi:.3f} (the threshold for {min(0.5, op.fpr * 5):.0%} FPR)."),
         "Choose another with `--fpr` (CLI) or `Detector.load(fpr=...)`; per-domain human FPR at the threshold "
         "is in the metrics below and in BENCHMARKS.md.",
     ]
+
+
+def _group_bound(op: OperatingPoint) -> str:
+    """The card's words for the per-group bound on ``human`` (none for artifacts without machine groups)."""
+    rates = op.group_miss_rates()
+    if not rates:
+        return ""
+    worst = max(rates, key=rates.get)
+    return (f", and at most {op.max_miss:.0%} within each of {len(rates)} groups of machine texts (generator/attack, "
+            f"at least {MIN_MACHINE_GROUP} each; the worst, {worst}, {rates[worst]:.1%})")
 
 
 def _calibration_rows(rows: dict[str, Any] | None) -> str:

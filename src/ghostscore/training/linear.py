@@ -42,11 +42,12 @@ def fit_linear(
 
 
 def calibrate_logits(logits: np.ndarray, y: np.ndarray, *, fpr: float = DEFAULT_FPR, domains: Any = None,
-                     machine_bound: bool = False):
+                     machine_bound: bool = False, machine_groups: Any = None):
     """Platt scaling on validation logits, then the operating point from validation human texts
     (pooled and, given ``domains`` per validation row, per domain: see ``OperatingPoint``). With
     ``machine_bound`` the validation machine scores also bound the ``human`` verdict: pass logits whose
-    machine rows were scored by models that never saw their generator (``table_train.fit_calibrated``)."""
+    machine rows were scored by models that never saw their generator (``table_train.fit_calibrated``);
+    ``machine_groups`` (one label per row, read on machine rows) bounds it within each group too."""
     from sklearn.linear_model import LogisticRegression
 
     logits = np.asarray(logits, dtype=float)
@@ -57,8 +58,9 @@ def calibrate_logits(logits: np.ndarray, y: np.ndarray, *, fpr: float = DEFAULT_
     human = np.asarray(y) == 0
     human_domains = None if domains is None else np.asarray(domains, dtype=object)[human]
     machine = probs[~human] if machine_bound else None
+    groups = None if machine is None or machine_groups is None else np.asarray(machine_groups, dtype=object)[~human]
     return calibration, OperatingPoint.from_scores(probs[human], fpr=fpr, domains=human_domains,
-                                                   machine_probs=machine)
+                                                   machine_probs=machine, machine_groups=groups)
 
 
 def calibrate(

@@ -3,14 +3,15 @@
 The shipped thresholds hold 1% false positives on the corpus's validation humans, domain by domain, but a
 domain the corpus lacks (a newsroom's own archive, learner essays) can sit elsewhere. A few hundred of the
 user's own texts fix that without retraining: with both labels, Platt scaling and the operating point are
-refitted; with human texts only, the calibration is kept and only the threshold quantiles are replaced.
+refitted; with human texts only, the calibration is kept and only the threshold quantiles are replaced (the
+bound on ``human`` from held-out machine texts stays, as their probabilities do).
 The weights, features and extractors stay as they were.
 """
 
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +51,12 @@ def recalibrate(cfg: RecalibrateConfig) -> Path:
     else:
         a, b = model.calibration
         human_domains = None if domains is None else domains[y == 0]
-        model.operating_point = OperatingPoint.from_scores(sigmoid(a * lv + b), fpr=cfg.fpr, domains=human_domains)
-        how = "calibration kept (human texts only); operating point refitted"
+        fresh = OperatingPoint.from_scores(sigmoid(a * lv + b), fpr=cfg.fpr, domains=human_domains)
+        old = model.operating_point  # same probabilities: its held-out machine bound on `human` still holds
+        model.operating_point = fresh if old is None else replace(
+            fresh, machine_quantiles=old.machine_quantiles, max_miss=old.max_miss,
+            machine_group_quantiles=old.machine_group_quantiles, machine_group_counts=old.machine_group_counts)
+        how = "calibration kept (human texts only); operating point refitted, machine bound on `human` kept"
     info: dict[str, Any] = {"data": list(cfg.data), "split": cfg.split, "n": int(ok.sum()),
                             "n_human": int((y == 0).sum()), "how": how,
                             "guarded_domains": sorted(model.operating_point.domain_quantiles)}

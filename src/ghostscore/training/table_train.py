@@ -119,6 +119,12 @@ def held_out_generator_logits(fit: Callable[[TableData], Fitted], train: TableDa
     return done
 
 
+def machine_groups(rows: pd.DataFrame) -> np.ndarray:
+    """Each row's group for the ``human`` verdict's bound: ``generator/attack`` (``plain`` when not attacked)."""
+    gen, attack = rows.generator.fillna("unknown").astype(str), rows.attack.fillna("plain").astype(str)
+    return (gen + "/" + attack).to_numpy(object)
+
+
 @dataclass
 class Calibrated:
     """A fitted model with the Platt scaling and operating point of the shipped recipe."""
@@ -160,8 +166,10 @@ def fit_calibrated(fit: Callable[[TableData], Fitted], train: TableData, val: Ta
     logits = np.concatenate([lg for _, lg in parts])
     y = np.concatenate([d.rows.y.to_numpy() for d, _ in parts])
     domains = np.concatenate([d.rows.domain.fillna("other").to_numpy(object) for d, _ in parts])
+    groups = np.concatenate([machine_groups(d.rows) for d, _ in parts])
     ok = np.isfinite(logits)
-    calibration, op = calibrate_logits(logits[ok], y[ok], domains=domains[ok], machine_bound=True)
+    calibration, op = calibrate_logits(logits[ok], y[ok], domains=domains[ok], machine_bound=True,
+                                       machine_groups=groups[ok])
     n = {"human": int((y[ok] == 0).sum()), "machine": int((y[ok] == 1).sum()),
          "held_out": "source" if by_source is not None else ("group" if cross_fit else "none")}
     return Calibrated(final, calibration, op, parts[0][1], held_out_gens, n)
