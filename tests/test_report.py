@@ -305,7 +305,7 @@ def test_the_band_edge_is_described_by_what_set_it(tmp_path: Path) -> None:
     score = Score(0.7, "ai", threshold=0.6, uncertain_band=(0.1, 0.6))
     lines = " ".join(operating_point_text(score, 0.01, bound))
     assert "Below 0.10 it is 'human'" in lines and "at most 5% of machine texts" in lines
-    assert "in every group of them" in lines and "reach it" not in lines
+    assert "in every generator/attack group" in lines and "reach it" not in lines
     assert "reach it" in " ".join(operating_point_text(score, 0.01))  # no bound: the 5x-FPR edge's share
 
 

@@ -22,7 +22,7 @@ at the guard's (worst) rate. If the probabilities are calibrated, the stated FPR
 
 Machine bound on ``human``, group by group: the ``ai`` threshold holds in every domain; ``human`` holds its miss
 rate in every group of machine texts (generator x attack, scored by models that never saw the generator or the
-source) with at least ``MIN_MACHINE_GROUP`` texts. A pooled 5% hid 59% of the 2026 model's texts that were told to
+source) with at least ``MIN_MACHINE_GROUP`` texts. A pooled 5% hid 58% of the 2026 model's texts that were told to
 sound human, and a fifth to a third of older base models' (BENCHMARKS.md): the pool is dominated by easy groups.
 """
 

@@ -19,6 +19,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from ..classifiers.calibration import DEFAULT_MAX_MISS
 from ..document import Document
 from ..results import Score
 from .format import (
@@ -137,7 +138,7 @@ def model_context(model: Any) -> dict[str, Any]:
         op_json = op.to_json() if hasattr(op, "to_json") else {}
     out: dict[str, Any] = {}
     if isinstance(op_json, Mapping) and op_json.get("machine_quantiles"):
-        out["human_bound"] = {"max_miss": float(op_json.get("max_miss", 0.05)),
+        out["human_bound"] = {"max_miss": float(op_json.get("max_miss", DEFAULT_MAX_MISS)),
                               "by_group": bool(op_json.get("machine_group_quantiles"))}
     ranges = meta.get("feature_ranges") if isinstance(meta, Mapping) else None
     if isinstance(ranges, Mapping) and ranges:
@@ -165,7 +166,7 @@ def operating_point_text(score: Score, fpr: float | None, human_bound: Mapping[s
         lo = band[0]
         extra = ""
         if human_bound:  # the band's edge is the machine bound: it says nothing about a share of humans
-            where = " in every group of them (generator and attack) it was calibrated on" \
+            where = " in every generator/attack group it was calibrated on with enough texts to tell" \
                 if human_bound.get("by_group") else ""
             extra = (f". Below {lo:.2f} it is 'human', which the model says only where at most "
                      f"{human_bound['max_miss']:.0%} of machine texts by generators it never saw fall{where}")
