@@ -113,13 +113,15 @@ def test_shipped_default_is_the_hidden_state_head_at_128_tokens_and_scores_with_
 
 @pytest.mark.models
 def test_packaged_evidence_model_reads_no_representation_and_hand_cues_only_add_suspicion() -> None:
-    """`--model evidence` (the previous default): LM statistics + one-sided hand cues, no hidden state."""
+    """`--model evidence` (the previous default's recipe): LM statistics + one-sided hand cues, no hidden state."""
     det = Detector.load("evidence")
     assert det.model.type == "linear" and not getattr(det.model, "needs_hidden_states", False)
     assert det.model.meta["config"]["candidate"] == "linear-evidence" and det.model.meta["lm_token_budget"] == 128
     hand = [w for n, w in zip(det.model.feature_names, det.model.coef, strict=True) if not n.startswith("lm_")]
     assert hand and all(w > 0 for w in hand)
     assert det.score(HUMAN).ai_probability < det.score(EXAMPLE).ai_probability
+    rates = det.model.operating_point.group_miss_rates()  # `human` bounded within each generator/attack, as default
+    assert rates and max(rates.values()) <= det.model.operating_point.max_miss + 1e-9
 
 
 def test_explain_per_call_adds_evidence_without_moving_the_score(detector: Detector) -> None:
