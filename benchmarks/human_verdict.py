@@ -27,20 +27,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ghostscore.classifiers.calibration import UNCERTAIN_FACTOR, OperatingPoint
+from ghostscore.classifiers.calibration import OperatingPoint
 from ghostscore.jsonsafe import to_jsonable
-from ghostscore.training.data import is_instruction_tuned, machine_touched_humans
-from ghostscore.training.selection import human_reference
+from ghostscore.training.data import machine_touched_humans
 from ghostscore.training.table_data import TableData, load_table_data
-from transfer_benchmark import SHIPPED_CALIBRATION, run_fold
+from ghostscore.training.table_train import machine_groups
+from transfer_benchmark import SHIPPED_CALIBRATION, logo_folds, run_fold
 
 CANDIDATE, BUDGET = "hidden", 128  # the shipped default's recipe
 
 
 def human_edges(op: OperatingPoint) -> dict[str, float]:
     """Lower edge of the uncertain band (below it: ``human``) with the per-group bound and with the pooled one."""
-    lo = op.threshold(min(0.5, op.fpr * UNCERTAIN_FACTOR))
-    return {"group": op.band()[0], "pooled": min(lo, op.human_cut(by_group=False))}
+    return {"group": op.band()[0], "pooled": op.band(by_group=False)[0]}
 
 
 def shares(p: np.ndarray, edges: dict[str, float]) -> dict[str, float]:
@@ -53,23 +52,17 @@ def by_attack(rows: pd.DataFrame, p: np.ndarray, edges: dict[str, float]) -> dic
 
 
 def protocol_logo(data: TableData, splits: dict[str, np.ndarray], min_machine: int) -> dict:
-    rows = data.rows
-    gens = [g for g, n in rows[rows.y == 1].generator.value_counts().items()
-            if n >= min_machine and is_instruction_tuned(g)]
     out = {}
-    for gen in sorted(gens):
-        t0 = time.time()
-        gm = ((rows.y == 1) & (rows.generator == gen)).to_numpy()
-        tr, va = data.subset(splits["train"] & ~gm), data.subset(splits["validation"] & ~gm)
-        vt = rows[splits["validation"] | splits["test"]]
-        hum = human_reference(vt, rows[gm]).reindex(rows.index, fill_value=False).to_numpy()
-        hum = hum & ~np.asarray(machine_touched_humans(rows))  # human writing only
-        te = data.subset(gm | hum)
+    written = ~np.asarray(machine_touched_humans(data.rows))  # references: human writing only
+    t0 = time.time()
+    for gen, tr, va, em in logo_folds(data, splits, min_machine):
+        te = data.subset(em & written)
         r = run_fold(CANDIDATE, tr, va, te)
         edges, y = human_edges(r["op"]), te.rows.y.to_numpy()
         out[gen] = {"edges": edges, "machine": shares(r["p"][y == 1], edges),
                     "by_attack": by_attack(te.rows[y == 1], r["p"][y == 1], edges),
                     "humans": shares(r["p"][y == 0], edges), "seconds": round(time.time() - t0, 1)}
+        t0 = time.time()
         print(f"  {gen}: machine called human {out[gen]['machine']['group']:.3f} (pooled bound "
               f"{out[gen]['machine']['pooled']:.3f}); humans {out[gen]['humans']['group']:.3f} "
               f"({out[gen]['humans']['pooled']:.3f}) [{out[gen]['seconds']}s]", file=sys.stderr, flush=True)
@@ -86,7 +79,7 @@ def protocol_test(data: TableData, splits: dict[str, np.ndarray]) -> dict:
     edges, rows = human_edges(r["op"]), te.rows
     y, p = rows.y.to_numpy(), r["p"]
     written = (y == 0) & ~np.asarray(machine_touched_humans(rows))
-    gen_attack = (rows.generator.fillna("unknown") + "/" + rows.attack.fillna("plain")).to_numpy()
+    gen_attack = machine_groups(rows)
     dom = rows.domain.fillna("other").to_numpy()
     return {"edges": edges, "group_miss_rates_calibration": r["op"].group_miss_rates(),
             "machine": shares(p[y == 1], edges),

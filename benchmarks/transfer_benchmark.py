@@ -232,11 +232,13 @@ def platt_all(r: dict, d: TableData) -> np.ndarray:
     return platt(r["fitted"].logits(d), r["calibration"])
 
 
-def protocol_logo(name, data, splits, min_machine=30, **kw) -> dict:
+def logo_folds(data: TableData, splits: dict, min_machine: int = 30):
+    """Leave-one-generator-out folds over the instruction-tuned generators with at least ``min_machine`` texts:
+    (generator, train, validation, test mask) with the generator's texts out of training and validation, tested
+    on all of them against the validation+test humans of the same datasets (``human_reference``)."""
     rows = data.rows
     gens = [g for g, n in rows[rows.y == 1].generator.value_counts().items()
             if n >= min_machine and is_instruction_tuned(g)]
-    out = {}
     for gen in sorted(gens):
         gm = ((rows.y == 1) & (rows.generator == gen)).to_numpy()
         tr = data.subset(splits["train"] & ~gm)
@@ -245,7 +247,12 @@ def protocol_logo(name, data, splits, min_machine=30, **kw) -> dict:
             continue
         vt = rows[splits["validation"] | splits["test"]]
         hum = human_reference(vt, rows[gm]).reindex(rows.index, fill_value=False).to_numpy()
-        em = gm | hum
+        yield gen, tr, va, gm | hum
+
+
+def protocol_logo(name, data, splits, min_machine=30, **kw) -> dict:
+    out = {}
+    for gen, tr, va, em in logo_folds(data, splits, min_machine):
         te = data.subset(em)
         r = run_fold(name, tr, va, te, **kw)
         out[gen] = scores(te.rows["y"].to_numpy(), r["p"], r["threshold"], te.rows)

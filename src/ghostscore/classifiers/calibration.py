@@ -163,12 +163,14 @@ class OperatingPoint:
         # the guard keeps every domain's rate, so it bounds the answer; min() drops the grid's last step above it
         return min(float(min(1.0, hi + 1e-9)), self.threshold(fpr))
 
-    def band(self, fpr: float | None = None, domain: Domain = None) -> tuple[float, float]:
+    def band(self, fpr: float | None = None, domain: Domain = None, by_group: bool = True) -> tuple[float, float]:
+        """(``human`` below, ``ai`` at or above); ``by_group=False`` bounds ``human`` by the pooled machine scores
+        only (the rule before machine groups, for side-by-side benchmarks)."""
         fpr = self.fpr if fpr is None else fpr
         hi = self.threshold(fpr, domain)
         lo = self.threshold(min(0.5, fpr * UNCERTAIN_FACTOR), domain)
         if self.machine_quantiles:
-            lo = min(lo, self.human_cut())
+            lo = min(lo, self.human_cut(by_group))
         return min(lo, hi), hi
 
     def _miss_quantile(self, quantiles: list[float]) -> float:

@@ -19,7 +19,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from ..classifiers.calibration import DEFAULT_MAX_MISS
+from ..classifiers.calibration import OperatingPoint
 from ..document import Document
 from ..results import Score
 from .format import (
@@ -117,8 +117,7 @@ def model_context(model: Any) -> dict[str, Any]:
     Best effort: returns an empty dict when the model cannot be found or carries neither.
     """
     meta: Mapping[str, Any] = {}
-    op_fpr: float | None = None
-    op_json: Mapping[str, Any] = {}
+    op: Any = None
     if isinstance(model, str | Path):
         if not str(model):
             return {}
@@ -129,17 +128,17 @@ def model_context(model: Any) -> dict[str, Any]:
         except Exception:  # no such model here: the report simply leaves the columns out
             return {}
         meta = config.get("meta") or {}
-        op_json = config.get("operating_point") or {}
-        op_fpr = op_json.get("fpr")
+        try:
+            op = OperatingPoint.from_json(config.get("operating_point"))
+        except (KeyError, TypeError, ValueError):  # a partial operating point: say nothing about it
+            op = None
     elif model is not None:
         meta = getattr(model, "meta", None) or {}
         op = getattr(model, "operating_point", None)
-        op_fpr = getattr(op, "fpr", None)
-        op_json = op.to_json() if hasattr(op, "to_json") else {}
+    op_fpr = getattr(op, "fpr", None)
     out: dict[str, Any] = {}
-    if isinstance(op_json, Mapping) and op_json.get("machine_quantiles"):
-        out["human_bound"] = {"max_miss": float(op_json.get("max_miss", DEFAULT_MAX_MISS)),
-                              "by_group": bool(op_json.get("machine_group_quantiles"))}
+    if getattr(op, "machine_quantiles", None):
+        out["human_bound"] = {"max_miss": float(op.max_miss), "by_group": bool(op.machine_group_quantiles)}
     ranges = meta.get("feature_ranges") if isinstance(meta, Mapping) else None
     if isinstance(ranges, Mapping) and ranges:
         out["feature_ranges"] = ranges
