@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from ghostscore import Detector, InputError, ModelError
-from ghostscore.classifiers import packaged_model_dir
+from ghostscore.classifiers import PACKAGED_MODELS, packaged_model_dir, resolve_model
 from ghostscore.classifiers.calibration import MIN_OWN_THRESHOLD_HUMANS
+from ghostscore.classifiers.registry import RETIRED_MODELS
 
 EXAMPLE = (Path(__file__).resolve().parents[1] / "data" / "examples" / "content_farm_article.txt").read_text()
 HUMAN = (
@@ -75,6 +76,17 @@ def test_model_with_unknown_features_is_a_clear_error(tmp_path) -> None:
     (dst / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ModelError, match="retrain"):
         Detector.load(str(dst))
+
+
+@pytest.mark.parametrize("name", sorted(RETIRED_MODELS))
+def test_retired_packaged_model_names_say_what_happened_and_what_to_use(name: str, tmp_path, monkeypatch) -> None:
+    """`--model linear` worked in earlier releases: its user gets the reason and the packaged names, not "no model
+    found at linear"; a directory of that name (a model they trained themselves) still loads as a path."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelError, match=f"{name!r} was retired.*default, evidence, features-only"):
+        Detector.load(name)
+    shutil.copytree(packaged_model_dir("features-only"), tmp_path / name)
+    assert resolve_model(name) == Path(name)
 
 
 @pytest.mark.models
@@ -166,7 +178,7 @@ def _layout_variants(text: str) -> dict[str, str]:
 
 
 @pytest.mark.models
-@pytest.mark.parametrize("name", ["default", "evidence", "linear", "sequence", "hidden", "features-only"])
+@pytest.mark.parametrize("name", list(PACKAGED_MODELS))
 def test_shipped_models_barely_move_when_layout_quotes_or_length_change(name: str) -> None:
     """A model that learned the corpus's layout cues would flag every real article with paragraph breaks; the
     shipped models read layout-free features (and layout-free text), so these edits move P(machine) little."""

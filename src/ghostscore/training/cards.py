@@ -147,9 +147,17 @@ def _params(params: dict[str, Any]) -> str:
     the highest-scored tenth of training humans; ``zeroshot_blend``: share of the zero-shot likelihood;
     ``zeroshot_adjusted_for``: the features that likelihood is read relative to; ``layers``: the pooled
     hidden-state layers read; ``pair_weight``/``pairs``: share of the within-group pair direction and the number
-    of pairs it was fitted on)."""
-    return ", ".join(f"{k} = {'+'.join(map(str, v)) or 'none'}" if isinstance(v, list | tuple) else f"{k} = {v:g}"
-                     for k, v in params.items())
+    of pairs it was fitted on; ``current_generator_weight``: how much each of the newest generators' machine
+    texts weighs in the fit)."""
+
+    def value(v: Any) -> str:
+        if isinstance(v, dict):
+            return ", ".join(f"{name} x{w:g}" for name, w in v.items()) or "none"
+        if isinstance(v, list | tuple):
+            return "+".join(map(str, v)) or "none"
+        return f"{v:g}"
+
+    return ", ".join(f"{k} = {value(v)}" for k, v in params.items())
 
 
 def table_model_card(model: Any) -> str:
