@@ -15,7 +15,7 @@ from .linear import LinearModel
 from .sequence import SequenceModel
 
 PACKAGED_MODELS = ("default", "evidence", "features-only")
-# Packaged until 2026-12-05; the default beats each on every held-out-generator figure on the same folds
+# Packaged until 2026-12-05; the default beats each on every held-out-generator mean on the same folds
 # (BENCHMARKS.md, fifteenth session), so they left the package rather than ship a weaker verdict. Their recipes
 # still train: the message says how.
 _TRAIN = "ghostscore train --data '<corpus>' --features-table data/features/lm-v2 --out <dir>"
