@@ -17,15 +17,12 @@ results.json and results.md to --out.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-from ghostscore.jsonsafe import to_jsonable
 from ghostscore.training import metrics
 from ghostscore.training.candidates import CURRENT_GENERATORS
 from ghostscore.training.table_data import TableData, load_table_data
@@ -37,6 +34,7 @@ from transfer_benchmark import (  # a sibling script: same fit, calibration and 
     scores,
     served_posteriors,
     served_thresholds,
+    write_results,
 )
 
 
@@ -119,10 +117,7 @@ def main(argv: list[str] | None = None) -> None:
             r["seconds"] = round(time.time() - t0, 1)
             res["generators"][gen][spec] = r
             print(f"{gen} {spec}: mean AUROC {r['mean_auroc']:.4f} ({r['seconds']}s)", file=sys.stderr)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(to_jsonable(res), indent=1))
-    (out / "results.md").write_text(to_markdown(res))
+            write_results(args.out, res, to_markdown(res))
     print(to_markdown(res))
 
 

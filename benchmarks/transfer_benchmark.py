@@ -530,11 +530,16 @@ def main(argv=None) -> None:
         res["candidates"][name] = r
         print(f"{name}: test {r.get('test', {}).get('overall', {}).get('auroc', math.nan):.4f} "
               f"LOGO {r.get('logo', {}).get('mean_auroc', math.nan):.4f} ({r['seconds']}s)", file=sys.stderr)
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "results.json").write_text(json.dumps(to_jsonable(res), indent=1))
-        (out / "results.md").write_text(to_markdown(res))
+        write_results(args.out, res, to_markdown(res))
     print(to_markdown(res))
+
+
+def write_results(out: str | Path, res: dict, markdown: str) -> None:
+    """results.json and results.md in ``out`` (rewritten after each candidate, so a long run leaves what it has)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(to_jsonable(res), indent=1))
+    (out / "results.md").write_text(markdown)
 
 
 if __name__ == "__main__":

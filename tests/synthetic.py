@@ -7,9 +7,12 @@ set, which is what the train/evaluate tests need.
 
 from __future__ import annotations
 
+import importlib
 import json
 import random
+import sys
 from pathlib import Path
+from types import ModuleType
 
 TOPICS = ["the new park", "the bus network", "the library plan", "the school budget", "the harbor project",
           "the housing scheme", "the water upgrade", "the bike lanes", "the market hall", "the clinic"]
@@ -66,3 +69,12 @@ def write_labeled_jsonl(path: Path, n_per_label: int = 30, seed: int = 0, with_s
             rows.append(row)
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     return path
+
+
+def benchmark_script(name: str) -> ModuleType:
+    """A script of ``benchmarks/`` imported as a module (they import their sibling scripts by name)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.pop(0)

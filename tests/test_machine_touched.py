@@ -4,8 +4,6 @@ scores from models that never saw the text's source (leave-one-dataset-out)."""
 
 from __future__ import annotations
 
-import importlib
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +11,10 @@ import pandas as pd
 import pytest
 
 try:
+    from .synthetic import benchmark_script
     from .test_feature_table import _fake_table_data
 except ImportError:  # run as loose modules
+    from synthetic import benchmark_script
     from test_feature_table import _fake_table_data
 
 
@@ -86,11 +86,7 @@ def test_bad_rule_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def _transfer_benchmark():
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    try:
-        return importlib.import_module("transfer_benchmark")
-    finally:
-        sys.path.pop(0)
+    return benchmark_script("transfer_benchmark")
 
 
 def test_benchmark_folds_follow_the_rule_and_report_auroc_against_human_writing(

@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
 try:
+    from .synthetic import benchmark_script
     from .test_feature_table import _fake_table_data
 except ImportError:  # run as loose modules
+    from synthetic import benchmark_script
     from test_feature_table import _fake_table_data
 
 GEN = "llm-2026"
 
 
 def _seen_generator():
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    try:
-        return importlib.import_module("seen_generator")
-    finally:
-        sys.path.pop(0)
+    return benchmark_script("seen_generator")
 
 
 def _two_genres(tmp_path: Path):
