@@ -54,15 +54,14 @@ def by_attack(rows: pd.DataFrame, p: np.ndarray, edges: dict[str, float]) -> dic
 def protocol_logo(data: TableData, splits: dict[str, np.ndarray], min_machine: int) -> dict:
     out = {}
     written = ~np.asarray(machine_touched_humans(data.rows))  # references: human writing only
-    t0 = time.time()
     for gen, tr, va, em in logo_folds(data, splits, min_machine):
+        t0 = time.time()
         te = data.subset(em & written)
         r = run_fold(CANDIDATE, tr, va, te)
         edges, y = human_edges(r["op"]), te.rows.y.to_numpy()
         out[gen] = {"edges": edges, "machine": shares(r["p"][y == 1], edges),
                     "by_attack": by_attack(te.rows[y == 1], r["p"][y == 1], edges),
                     "humans": shares(r["p"][y == 0], edges), "seconds": round(time.time() - t0, 1)}
-        t0 = time.time()
         print(f"  {gen}: machine called human {out[gen]['machine']['group']:.3f} (pooled bound "
               f"{out[gen]['machine']['pooled']:.3f}); humans {out[gen]['humans']['group']:.3f} "
               f"({out[gen]['humans']['pooled']:.3f}) [{out[gen]['seconds']}s]", file=sys.stderr, flush=True)

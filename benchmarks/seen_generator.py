@@ -115,6 +115,9 @@ def main(argv: list[str] | None = None) -> None:
             t0 = time.time()
             r = protocol_seen(base, data.with_budget(budget) if budget else data, gen, args.min_rows, **kw)
             r["seconds"] = round(time.time() - t0, 1)
+            if not r["per_domain"]:
+                print(f"{gen}: no genre with {args.min_rows} of its train+validation texts and {args.min_rows} "
+                      "validation+test humans (check --generators and --min-rows)", file=sys.stderr)
             res["generators"][gen][spec] = r
             print(f"{gen} {spec}: mean AUROC {r['mean_auroc']:.4f} ({r['seconds']}s)", file=sys.stderr)
             write_results(args.out, res, to_markdown(res))

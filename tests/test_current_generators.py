@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 try:
+    from .synthetic import benchmark_script
     from .test_feature_table import _fake_table_data
-    from .test_machine_touched import _transfer_benchmark
 except ImportError:  # run as loose modules
+    from synthetic import benchmark_script
     from test_feature_table import _fake_table_data
-    from test_machine_touched import _transfer_benchmark
 
 
 def _table_with_a_current_generator(tmp_path: Path, name: str):
@@ -60,7 +60,7 @@ def test_without_a_current_generator_in_the_data_the_weight_changes_nothing(tmp_
 
 
 def test_the_weight_is_a_recipe_setting_of_the_benchmarks() -> None:
-    name, budget, kw = _transfer_benchmark().parse_candidate("hidden@128:current=3")
+    name, budget, kw = benchmark_script("transfer_benchmark").parse_candidate("hidden@128:current=3")
     assert (name, budget, kw["current"]) == ("hidden", 128, pytest.approx(3.0))
 
 
