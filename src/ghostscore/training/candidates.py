@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ..classifiers.calibration import fit_scaler, standardize
 from ..classifiers.hidden import MID_LAYER, HiddenStateModel
@@ -144,6 +145,11 @@ ZEROSHOT_ADJUST = ("lexical_mattr",)  # what the zero-shot likelihood is read re
 # (BENCHMARKS.md, fifteenth session).
 CURRENT_GENERATORS = ("llm-2026",)
 CURRENT_WEIGHT = 1.0
+# On top of that, their *attacked* machine texts (an ``attack`` value: the 2026 model told to sound human, or its
+# text put through a humanizer) weigh CURRENT_ATTACKED_WEIGHT (``humanized=``; 0 = out of the fit). Such text is by
+# construction less predictable than human writing, so learning it pulls the head toward plain human prose
+# (BENCHMARKS.md, sixteenth session).
+CURRENT_ATTACKED_WEIGHT = 1.0
 HUMAN_TAIL_WEIGHT = 1.0  # refit weight of the training humans the first fit scores highest (``TAIL_SHARE``)
 TAIL_SHARE = 0.10  # measured, not shipped: the shipped calibration absorbs most of its recall gain
 PAIR_WEIGHT = 0.5  # share of the within-group pair direction (``pair_direction``): LOGO, BENCHMARKS.md ninth session
@@ -153,7 +159,8 @@ MIN_PAIRS = 50  # fewer human/machine pairs than this in the training data: no p
 
 def fit_hidden(train: TableData, *, sign_consistent: bool = False, evidence: bool = False, C: float | None = None,
                blend: float | None = None, tail: float | None = None, layers: Any = None, pairs: float | None = None,
-               adjust: float | None = None, current: float | None = None, seed: int = 0, **_: Any) -> Fitted:
+               adjust: float | None = None, current: float | None = None, humanized: float | None = None,
+               seed: int = 0, **_: Any) -> Fitted:
     """The shipped ``hidden`` recipe: L2 logistic regression on [pooled middle-layer state, features], plus a share
     (``ZEROSHOT_BLEND``) of the zero-shot likelihood; strong regularization (``HIDDEN_C``) and the blend are what
     transferred best to held-out generators.
@@ -167,9 +174,16 @@ def fit_hidden(train: TableData, *, sign_consistent: bool = False, evidence: boo
     ``pairs``: weight of the within-group pair direction (``pair_direction``) added to the pointwise one, each in
     units of its spread over the training humans (``PAIR_WEIGHT``; 0 = none).
     ``current``: weight of the ``CURRENT_GENERATORS``' machine rows before class balancing (``CURRENT_WEIGHT``;
-    1 = every text alike, as shipped)."""
+    1 = every text alike, as shipped).
+    ``humanized``: a further factor on those generators' attacked machine rows (``CURRENT_ATTACKED_WEIGHT``;
+    0 leaves them out of the fit)."""
     from sklearn.linear_model import LogisticRegression
 
+    current = CURRENT_WEIGHT if current is None else float(current)
+    humanized = CURRENT_ATTACKED_WEIGHT if humanized is None else float(humanized)
+    row_w = current_weights(train.rows, current, humanized)
+    if not row_w.all():  # weight 0: out of the fit entirely (scaler, pairs, blend), not only weightless
+        train, row_w = train.subset(row_w > 0), row_w[row_w > 0]
     names = list(fit_linear_evidence(train, seed=seed).names) if evidence else _names(train, False, sign_consistent)
     layers = parse_layers(HIDDEN_LAYERS if layers is None else layers)
     H = _hidden(train, layers)
@@ -179,8 +193,6 @@ def fit_hidden(train: TableData, *, sign_consistent: bool = False, evidence: boo
     human = y == 0
     C = HIDDEN_C if C is None else C
     clf = LogisticRegression(C=C, max_iter=3000, random_state=seed)
-    current = CURRENT_WEIGHT if current is None else float(current)
-    row_w = np.where((y == 1) & train.rows["generator"].isin(CURRENT_GENERATORS).to_numpy(), current, 1.0)
     clf.fit(Z, y, sample_weight=_balanced(y, row_w))
     tail = HUMAN_TAIL_WEIGHT if tail is None else tail
     if tail != 1.0:
@@ -206,10 +218,23 @@ def fit_hidden(train: TableData, *, sign_consistent: bool = False, evidence: boo
               "zeroshot_adjusted_for": adjusted, "layers": list(layers)}
     if current != 1.0:
         params["current_generator_weight"] = {g: current for g in CURRENT_GENERATORS}
+    if humanized != 1.0:
+        params["current_attacked_weight"] = {g: humanized for g in CURRENT_GENERATORS}
     if pairs:  # the weight applied: 0 where the data held too few pairs (their number says why)
         params.update({"pair_weight": pairs if n_pairs >= MIN_PAIRS else 0.0, "pairs": n_pairs})
     return Fitted("hidden-evidence" if evidence else "hidden",
                   lambda d: model.logit_from(_hidden(d, layers), _X(d, names)), model, names, params)
+
+
+def current_weights(rows: pd.DataFrame, current: float, humanized: float) -> np.ndarray:
+    """Row weights before class balancing: ``current`` for the ``CURRENT_GENERATORS``' machine rows, times
+    ``humanized`` for those of them with an ``attack``; 1 elsewhere (rows without a generator or attack column
+    are never current or attacked)."""
+    y = rows["y"].to_numpy()
+    gen = rows["generator"] if "generator" in rows else pd.Series(None, index=rows.index, dtype=object)
+    mine = (y == 1) & gen.isin(CURRENT_GENERATORS).to_numpy()
+    attacked = rows["attack"].notna().to_numpy() if "attack" in rows else np.zeros(len(rows), bool)
+    return np.where(mine, current, 1.0) * np.where(mine & attacked, humanized, 1.0)
 
 
 def pair_direction(Z: np.ndarray, y: np.ndarray, groups: np.ndarray, *, C: float, cap: int = PAIR_CAP,

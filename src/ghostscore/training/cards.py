@@ -148,7 +148,8 @@ def _params(params: dict[str, Any]) -> str:
     ``zeroshot_adjusted_for``: the features that likelihood is read relative to; ``layers``: the pooled
     hidden-state layers read; ``pair_weight``/``pairs``: share of the within-group pair direction and the number
     of pairs it was fitted on; ``current_generator_weight``: how much each of the newest generators' machine
-    texts weighs in the fit)."""
+    texts weighs in the fit; ``current_attacked_weight``: a further factor on their attacked texts, told to sound
+    human or humanized; x0 = out of the fit)."""
 
     def value(v: Any) -> str:
         if isinstance(v, dict):
