@@ -89,34 +89,24 @@ def test_the_weight_is_a_recipe_setting_of_the_benchmarks() -> None:
     assert (name, budget, kw["current"], kw["humanized"]) == ("hidden", 128, pytest.approx(3.0), pytest.approx(0.0))
 
 
-def test_the_card_states_a_weight_other_than_one(tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize(("constant", "value", "key", "stated"), [
+    ("CURRENT_WEIGHT", 3.0, "current_generator_weight", "x3"),
+    ("CURRENT_ATTACKED_WEIGHT", 0.0, "current_attacked_weight", "x0"),
+])
+def test_the_card_states_a_weight_other_than_one(tmp_path: Path, monkeypatch, constant: str, value: float, key: str,
+                                                 stated: str) -> None:
     from ghostscore.classifiers import load_model
     from ghostscore.training import candidates
     from ghostscore.training.config import TrainConfig
     from ghostscore.training.table_train import train_from_table
 
-    monkeypatch.setattr(candidates, "CURRENT_WEIGHT", 3.0)
+    monkeypatch.setattr(candidates, constant, value)
     name = candidates.CURRENT_GENERATORS[0]
     data, _ = _table_with_a_current_generator(tmp_path, name)
     cfg = TrainConfig(data=[str(data)], out=str(tmp_path / "m"), kind="hidden", features_table=str(tmp_path / "t"),
                       cache_dir=str(tmp_path / "cache"))
-    model = load_model(train_from_table(cfg, progress=False))
-    assert model.meta["recipe_params"]["current_generator_weight"] == {name: 3.0}
-    assert f"current_generator_weight = {name} x3" in (tmp_path / "m" / "MODEL_CARD.md").read_text()
-
-
-def test_the_card_states_the_attacked_weight(tmp_path: Path, monkeypatch) -> None:
-    from ghostscore.classifiers import load_model
-    from ghostscore.training import candidates
-    from ghostscore.training.config import TrainConfig
-    from ghostscore.training.table_train import train_from_table
-
-    monkeypatch.setattr(candidates, "CURRENT_ATTACKED_WEIGHT", 0.0)
-    name = candidates.CURRENT_GENERATORS[0]
-    data, _ = _table_with_a_current_generator(tmp_path, name)
-    cfg = TrainConfig(data=[str(data)], out=str(tmp_path / "m"), kind="hidden", features_table=str(tmp_path / "t"),
-                      cache_dir=str(tmp_path / "cache"))
-    model = load_model(train_from_table(cfg, progress=False))
-    assert model.meta["recipe_params"]["current_attacked_weight"] == {name: 0.0}
-    assert "current_generator_weight" not in model.meta["recipe_params"]
-    assert f"current_attacked_weight = {name} x0" in (tmp_path / "m" / "MODEL_CARD.md").read_text()
+    params = load_model(train_from_table(cfg, progress=False)).meta["recipe_params"]
+    assert params[key] == {name: value}
+    other = ({"current_generator_weight", "current_attacked_weight"} - {key}).pop()
+    assert other not in params  # a setting left at 1 is not stated
+    assert f"{key} = {name} {stated}" in (tmp_path / "m" / "MODEL_CARD.md").read_text()
