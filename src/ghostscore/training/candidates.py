@@ -175,8 +175,8 @@ def fit_hidden(train: TableData, *, sign_consistent: bool = False, evidence: boo
     units of its spread over the training humans (``PAIR_WEIGHT``; 0 = none).
     ``current``: weight of the ``CURRENT_GENERATORS``' machine rows before class balancing (``CURRENT_WEIGHT``;
     1 = every text alike, as shipped).
-    ``humanized``: a further factor on those generators' attacked machine rows (``CURRENT_ATTACKED_WEIGHT``;
-    0 leaves them out of the fit)."""
+    ``humanized``: a further factor on those generators' attacked machine rows (``CURRENT_ATTACKED_WEIGHT``).
+    A row whose weight comes to 0 under either setting leaves the fit altogether."""
     from sklearn.linear_model import LogisticRegression
 
     current = CURRENT_WEIGHT if current is None else float(current)
