@@ -100,6 +100,8 @@ def test_the_card_states_a_weight_other_than_one(tmp_path: Path, monkeypatch, co
     from ghostscore.training.config import TrainConfig
     from ghostscore.training.table_train import train_from_table
 
+    for other_constant in ("CURRENT_WEIGHT", "CURRENT_ATTACKED_WEIGHT"):  # the other one at 1, whatever ships
+        monkeypatch.setattr(candidates, other_constant, 1.0)
     monkeypatch.setattr(candidates, constant, value)
     name = candidates.CURRENT_GENERATORS[0]
     data, _ = _table_with_a_current_generator(tmp_path, name)

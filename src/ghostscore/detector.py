@@ -153,7 +153,7 @@ class Detector:
                 reasons=problems or ["model produced no finite score"], model=self.model.name,
             )
         verdict = op.verdict(probability, fpr, domain) if op else ("ai" if probability >= 0.5 else "human")
-        contributions = self.model.contributions(self.model.vectorize(fs.values))
+        contributions = self.model.contributions(self.model.vectorize(fs.values), fs.extra)
         return Score(
             ai_probability=probability, verdict=verdict, features=fs.values,
             evidence=_rank_evidence(fs, contributions), model=self.model.name,

@@ -44,8 +44,9 @@ class Classifier(Protocol):
         """Calibrated P(machine)."""
         ...
 
-    def contributions(self, x: np.ndarray) -> dict[str, float]:
-        """Each feature's share of the logit for one vector: ranks the evidence shown to a reviewer."""
+    def contributions(self, x: np.ndarray, extra: dict[str, Any] | None = None) -> dict[str, float]:
+        """Each feature's share of the logit for one vector: ranks the evidence shown to a reviewer. ``extra``
+        (``FeatureSet.extra``) lets a model with more than one head say which one gave the logit."""
         ...
 
     def attach(self, provider: Any) -> None:

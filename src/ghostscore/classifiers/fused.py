@@ -263,7 +263,7 @@ class FusedModel:
     def predict_proba(self, X: np.ndarray, docs: list | None = None, extras: Any = None) -> np.ndarray:
         return platt(self.logit(X, docs), self.calibration)
 
-    def contributions(self, x: np.ndarray) -> dict[str, float]:
+    def contributions(self, x: np.ndarray, extra: dict[str, Any] | None = None) -> dict[str, float]:
         """Per-feature share of the logit through the linear skip path (the MLP part is not split)."""
         w = self.tensors["head.skip.weight"].reshape(-1)
         z = self.standardize(np.asarray(x)[None, :])[0]

@@ -10,7 +10,12 @@ can learn "plain learner prose = machine", so it ships only after the fairness g
 
 A ``LinearModel`` whose weights span the hidden dimensions first (layer by layer, in ``layers`` order), then the
 named features: same artifact files (safetensors + config with ``hidden_size`` and ``layers``), same calibration
-and operating point. ``layers`` index HF ``hidden_states`` (0 = embeddings, 15 = SmolLM2's middle layer, the only
+and operating point. An optional ``SpecialistHead`` reads the same row for the newest generators (``specialist_*``
+tensors, a ``specialist`` config entry); the logit is then the larger of the two heads':
+
+    logit = max(z . coef + bias,  z' . coef' + bias')     (z' standardized with the specialist's own scaler)
+
+``layers`` index HF ``hidden_states`` (0 = embeddings, 15 = SmolLM2's middle layer, the only
 one models trained before layers were chosen read; their configs name none).
 """
 
@@ -21,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from safetensors.numpy import load_file
 
 from ..errors import ModelError
 from .calibration import standardize
@@ -31,9 +37,34 @@ MID_LAYER = 15  # SmolLM2-135M's middle layer (30 // 2): what a config without `
 
 
 @dataclass
+class SpecialistHead:
+    """A second linear head over the same [hidden, features] row, fitted on human texts and the named generators'
+    machine texts only, in the main head's logit units (already shifted down by ``shift`` human spreads).
+
+    Why: the general head learns what transfers to generators it never saw, and learning the newest generator's
+    told-to-sound-human texts pulls it toward "less predictable prose is machine", which every other generator pays
+    for; a head of its own learns that generator, in genres it was not shown too (BENCHMARKS.md, seventeenth
+    session)."""
+
+    generators: list[str]
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    bias: float
+    shift: float = 0.0  # how far below the main head's scale it was placed (stated on the card)
+
+    def logit(self, R: np.ndarray) -> np.ndarray:
+        return standardize(R, self.mean, self.scale) @ self.coef + self.bias
+
+    def to_config(self) -> dict[str, Any]:
+        return {"generators": list(self.generators), "bias": self.bias, "shift": self.shift}
+
+
+@dataclass
 class HiddenStateModel(LinearModel):
     name: str = "hidden"
     layers: list[int] = field(default_factory=lambda: [MID_LAYER])  # pooled states read, in this order
+    specialist: SpecialistHead | None = None  # the newest generators' own head; the logit is the larger one
 
     type = "hidden"
     needs_token_stats = True    # reads FeatureSet.extra, so evaluation takes the Detector's (uncached) path
@@ -45,8 +76,20 @@ class HiddenStateModel(LinearModel):
 
     def logit_from(self, hidden: np.ndarray, X: np.ndarray) -> np.ndarray:
         """Logits of rows of [hidden, features] (a missing hidden state sits at the training mean)."""
+        R = self._row(hidden, X)
+        main = self.standardize(R) @ self.coef + self.bias
+        return main if self.specialist is None else np.maximum(main, self.specialist.logit(R))
+
+    def specialist_wins(self, hidden: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """Rows whose logit is the specialist head's (all False without one)."""
+        R = self._row(hidden, X)
+        if self.specialist is None:
+            return np.zeros(len(R), bool)
+        return self.specialist.logit(R) > self.standardize(R) @ self.coef + self.bias
+
+    def _row(self, hidden: np.ndarray, X: np.ndarray) -> np.ndarray:
         H = np.asarray(hidden, np.float64).reshape(len(X), self.hidden_size)
-        return self.standardize(np.concatenate([H, np.asarray(X, np.float64)], axis=1)) @ self.coef + self.bias
+        return np.concatenate([H, np.asarray(X, np.float64)], axis=1)
 
     def logit(self, X: np.ndarray, docs: Any = None, extras: list[dict[str, Any]] | None = None) -> np.ndarray:
         if extras is None:
@@ -69,14 +112,27 @@ class HiddenStateModel(LinearModel):
             raise ModelError(f"hidden state of size {h.size}, the model expects {self.hidden_size}")
         return h
 
-    def contributions(self, x: np.ndarray) -> dict[str, float]:
-        """Each named feature's share of the logit (the hidden-state part is not split into dimensions)."""
-        k = self.hidden_size
-        z = standardize(np.asarray(x, np.float64)[None, :], self.mean[k:], self.scale[k:])[0]
-        return {n: float(c) for n, c in zip(self.feature_names, z * self.coef[k:], strict=True)}
+    def contributions(self, x: np.ndarray, extra: dict[str, Any] | None = None) -> dict[str, float]:
+        """Each named feature's share of the logit (the hidden-state part is not split into dimensions), in the
+        head that gave it: the specialist's where it wins for this text's hidden state (``extra``)."""
+        k, x = self.hidden_size, np.asarray(x, np.float64)
+        head: Any = self
+        if self.specialist is not None and extra is not None and \
+                self.specialist_wins(self.hidden_of(extra)[None, :], x[None, :])[0]:
+            head = self.specialist
+        z = standardize(x[None, :], head.mean[k:], head.scale[k:])[0]
+        return {n: float(c) for n, c in zip(self.feature_names, z * head.coef[k:], strict=True)}
 
     def _config_extra(self) -> dict[str, Any]:
-        return {"hidden_size": self.hidden_size, "layers": list(self.layers)}
+        extra: dict[str, Any] = {"hidden_size": self.hidden_size, "layers": list(self.layers)}
+        if self.specialist is not None:
+            extra["specialist"] = self.specialist.to_config()
+        return extra
+
+    def _tensors_extra(self) -> dict[str, np.ndarray]:
+        s = self.specialist
+        return {} if s is None else {"specialist_mean": s.mean, "specialist_scale": s.scale,
+                                     "specialist_coef": s.coef}
 
     @classmethod
     def from_config(cls, config: dict[str, Any], directory: Path) -> HiddenStateModel:
@@ -85,4 +141,14 @@ class HiddenStateModel(LinearModel):
         model.layers = [int(x) for x in config.get("layers", [MID_LAYER])]
         if not model.layers or model.hidden_size % len(model.layers):
             raise ModelError(f"{directory}: hidden_size {model.hidden_size} does not split over layers {model.layers}")
+        spec = config.get("specialist")
+        if spec:
+            tensors = load_file(str(directory / "weights.safetensors"))
+            arrays = [tensors.get(f"specialist_{k}") for k in ("mean", "scale", "coef")]
+            if any(a is None or a.shape != model.mean.shape for a in arrays):
+                raise ModelError(f"{directory}: the specialist head's tensors are missing or not of shape "
+                                 f"{model.mean.shape}")
+            model.specialist = SpecialistHead(generators=list(spec["generators"]), mean=arrays[0], scale=arrays[1],
+                                              coef=arrays[2], bias=float(spec["bias"]),
+                                              shift=float(spec.get("shift", 0.0)))
         return model

@@ -58,7 +58,7 @@ class LinearModel:
         """Calibrated P(machine); ``docs`` is accepted for API parity with text-reading models."""
         return platt(self.logit(X, docs, extras), self.calibration)
 
-    def contributions(self, x: np.ndarray) -> dict[str, float]:
+    def contributions(self, x: np.ndarray, extra: dict[str, Any] | None = None) -> dict[str, float]:
         z = self.standardize(np.asarray(x)[None, :])[0]
         return {n: float(c) for n, c in zip(self.feature_names, z * self.coef, strict=True)}
 
@@ -71,7 +71,8 @@ class LinearModel:
         directory.mkdir(parents=True, exist_ok=True)
         save_file(
             {"mean": self.mean.astype(np.float64), "scale": self.scale.astype(np.float64),
-             "coef": self.coef.astype(np.float64)},
+             "coef": self.coef.astype(np.float64),
+             **{k: v.astype(np.float64) for k, v in self._tensors_extra().items()}},
             str(directory / "weights.safetensors"),
         )
         config = {
@@ -90,6 +91,10 @@ class LinearModel:
 
     def _config_extra(self) -> dict[str, Any]:
         """Config entries a subclass adds (the hidden-state head: its hidden size)."""
+        return {}
+
+    def _tensors_extra(self) -> dict[str, np.ndarray]:
+        """Arrays a subclass adds to weights.safetensors (the hidden-state head: its specialist head)."""
         return {}
 
     @classmethod

@@ -109,7 +109,7 @@ class SequenceModel:
                       ) -> np.ndarray:
         return platt(self.logit(X, docs, extras), self.calibration)
 
-    def contributions(self, x: np.ndarray) -> dict[str, float]:
+    def contributions(self, x: np.ndarray, extra: dict[str, Any] | None = None) -> dict[str, float]:
         """Per-feature share of the logit through the linear skip path (the CNN part is not split)."""
         z = self.standardize(np.asarray(x)[None, :])[0]
         w = self.tensors["skip.weight"].reshape(-1)

@@ -149,7 +149,9 @@ def _params(params: dict[str, Any]) -> str:
     hidden-state layers read; ``pair_weight``/``pairs``: share of the within-group pair direction and the number
     of pairs it was fitted on; ``current_generator_weight``: how much each of the newest generators' machine
     texts weighs in the fit; ``current_attacked_weight``: a further factor on their attacked texts, told to sound
-    human or humanized; x0 = out of the fit)."""
+    human or humanized; x0 = out of the fit; ``specialist_generators``/``specialist_rows``/``specialist_shift``: the
+    generators that have a head of their own, how many of their machine texts it learned from, and how many human
+    spreads below the main head it sits)."""
 
     def value(v: Any) -> str:
         if isinstance(v, dict):
@@ -159,6 +161,17 @@ def _params(params: dict[str, Any]) -> str:
         return f"{v:g}"
 
     return ", ".join(f"{k} = {value(v)}" for k, v in params.items())
+
+
+def _specialist_line(model: Any) -> list[str]:
+    spec = getattr(model, "specialist", None)
+    if spec is None:
+        return []
+    return [f"A second head of the same recipe was fitted on the training humans and the machine texts of "
+            f"{', '.join(spec.generators)} only (attacked ones included), then shifted so that over the training "
+            f"humans it scores {spec.shift:g} x the main head's standard deviation below that head. The score is "
+            "the larger of the two heads' logits, "
+            "so it can only add suspicion where it is surer. Explanations come from the head that gave the score."]
 
 
 def table_model_card(model: Any) -> str:
@@ -182,6 +195,7 @@ def table_model_card(model: Any) -> str:
         "supported). Training rows by dataset: "
         + ", ".join(f"{k} {v}" for k, v in model.meta.get("train_rows_by_dataset", {}).items()) + ".",
         *([f"Recipe settings: {_params(model.meta['recipe_params'])}."] if model.meta.get("recipe_params") else []),
+        *_specialist_line(model),
         *([f"Sign-consistency filter on LM features dropped: {', '.join(model.meta['sign_inconsistent_dropped'])}."]
           if model.meta.get("sign_inconsistent_dropped") else []),
         *(["Hand features may only add suspicion: these pointed to 'human' when fitted and were dropped (cues "
