@@ -76,20 +76,20 @@ class HiddenStateModel(LinearModel):
 
     def logit_from(self, hidden: np.ndarray, X: np.ndarray) -> np.ndarray:
         """Logits of rows of [hidden, features] (a missing hidden state sits at the training mean)."""
-        R = self._row(hidden, X)
-        main = self.standardize(R) @ self.coef + self.bias
-        return main if self.specialist is None else np.maximum(main, self.specialist.logit(R))
+        main, spec = self._head_logits(hidden, X)
+        return main if spec is None else np.maximum(main, spec)
 
     def specialist_wins(self, hidden: np.ndarray, X: np.ndarray) -> np.ndarray:
         """Rows whose logit is the specialist head's (all False without one)."""
-        R = self._row(hidden, X)
-        if self.specialist is None:
-            return np.zeros(len(R), bool)
-        return self.specialist.logit(R) > self.standardize(R) @ self.coef + self.bias
+        main, spec = self._head_logits(hidden, X)
+        return np.zeros(len(main), bool) if spec is None else spec > main
 
-    def _row(self, hidden: np.ndarray, X: np.ndarray) -> np.ndarray:
+    def _head_logits(self, hidden: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The main head's logits and the specialist's (``None`` without one) for rows of [hidden, features]."""
         H = np.asarray(hidden, np.float64).reshape(len(X), self.hidden_size)
-        return np.concatenate([H, np.asarray(X, np.float64)], axis=1)
+        R = np.concatenate([H, np.asarray(X, np.float64)], axis=1)
+        main = self.standardize(R) @ self.coef + self.bias
+        return main, None if self.specialist is None else self.specialist.logit(R)
 
     def logit(self, X: np.ndarray, docs: Any = None, extras: list[dict[str, Any]] | None = None) -> np.ndarray:
         if extras is None:

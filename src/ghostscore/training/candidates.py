@@ -258,9 +258,7 @@ def fit_specialist(train: TableData, main: HiddenStateModel, settings: dict[str,
     told-to-sound-human texts pull the main head toward "less predictable = machine", which costs every generator
     it never saw. A head of its own learns that generator across genres, and the max leaves the main head's ranking
     of other text alone except where the specialist is surer (BENCHMARKS.md, seventeenth session)."""
-    y = train.rows["y"].to_numpy()
-    gen = train.rows["generator"] if "generator" in train.rows else pd.Series(None, index=train.rows.index)
-    mine = (y == 1) & gen.isin(CURRENT_GENERATORS).to_numpy()
+    y, mine = train.rows["y"].to_numpy(), current_machine_rows(train.rows)
     n = int(mine.sum())
     if n < SPECIALIST_MIN_ROWS or not (y == 0).any():
         return None, n
@@ -274,17 +272,22 @@ def fit_specialist(train: TableData, main: HiddenStateModel, settings: dict[str,
     sa, sb = float(np.std(la)) or 1.0, float(np.std(lb)) or 1.0
     alpha = sa / sb
     beta = float(np.mean(la)) - sa * (float(np.mean(lb)) / sb + shift)
-    return SpecialistHead(generators=sorted(set(gen[mine])), mean=head.mean, scale=head.scale,
+    return SpecialistHead(generators=sorted(set(train.rows["generator"][mine])), mean=head.mean, scale=head.scale,
                           coef=head.coef * alpha, bias=float(head.bias * alpha + beta), shift=shift), n
+
+
+def current_machine_rows(rows: pd.DataFrame) -> np.ndarray:
+    """Mask of the ``CURRENT_GENERATORS``' machine rows (none where the data has no generator column)."""
+    if "generator" not in rows:
+        return np.zeros(len(rows), bool)
+    return (rows["y"].to_numpy() == 1) & rows["generator"].isin(CURRENT_GENERATORS).to_numpy()
 
 
 def current_weights(rows: pd.DataFrame, current: float, humanized: float) -> np.ndarray:
     """Row weights before class balancing: ``current`` for the ``CURRENT_GENERATORS``' machine rows, times
     ``humanized`` for those of them with an ``attack``; 1 elsewhere (rows without a generator or attack column
     are never current or attacked)."""
-    y = rows["y"].to_numpy()
-    gen = rows["generator"] if "generator" in rows else pd.Series(None, index=rows.index, dtype=object)
-    mine = (y == 1) & gen.isin(CURRENT_GENERATORS).to_numpy()
+    mine = current_machine_rows(rows)
     attacked = rows["attack"].notna().to_numpy() if "attack" in rows else np.zeros(len(rows), bool)
     return np.where(mine, current, 1.0) * np.where(mine & attacked, humanized, 1.0)
 
