@@ -143,3 +143,43 @@ def test_the_card_states_the_specialist(tmp_path: Path, few_rows_enough) -> None
     assert f"specialist_generators = {CURRENT_GENERATORS[0]}" in card
     assert f"specialist_shift = {SPECIALIST_SHIFT:g}" in card
     assert "the larger of the two heads' logits" in card
+    from ghostscore.training.candidates import PARAM_NAMES, SPECIALIST_OWN
+
+    for key, value in SPECIALIST_OWN.items():  # the specialist's own settings are stated beside it
+        line = card.split("A second head of the same recipe")[1].split(" was fitted")[0]
+        assert f"{PARAM_NAMES[key]} = {value:g}" in line
+
+
+def test_the_specialist_takes_its_own_settings(tmp_path: Path, few_rows_enough) -> None:
+    """``SPECIALIST_OWN`` / ``specialist_blend=`` etc. change the specialist only: without the zero-shot blend it
+    is the recipe (with ``SPECIALIST_OWN``'s other settings) fitted on humans and the current generator's texts,
+    rescaled; the main head is untouched."""
+    from ghostscore.training.candidates import (
+        _X,
+        CURRENT_GENERATORS,
+        PARAM_NAMES,
+        SPECIALIST_OWN,
+        _hidden,
+        current_machine_rows,
+        fit_hidden,
+    )
+
+    train, td = _train(tmp_path)
+    blended = fit_hidden(train, specialist=1, specialist_blend=0.25)
+    plain = fit_hidden(train, specialist=1, specialist_blend=0)
+    np.testing.assert_allclose(blended.model.coef, plain.model.coef)  # same main head
+    assert plain.params["specialist_zeroshot_blend"] == 0 and blended.params["specialist_zeroshot_blend"] == 0.25
+    mine = train.subset((train.rows.y == 0).to_numpy() | current_machine_rows(train.rows))
+    own = fit_hidden(mine, **{**SPECIALIST_OWN, "blend": 0}, specialist=0, current=1.0, humanized=1.0).model
+    assert plain.model.specialist.generators == [CURRENT_GENERATORS[0]]
+    def scaled(coef: np.ndarray) -> np.ndarray:  # own.coef times the factor that fits ``coef`` best
+        return own.coef * float(coef @ own.coef / (own.coef @ own.coef))
+
+    spec = plain.model.specialist.coef
+    np.testing.assert_allclose(spec, scaled(spec), atol=1e-9)  # the same direction, rescaled
+    assert not np.allclose(blended.model.specialist.coef, scaled(blended.model.specialist.coef), atol=1e-6)
+    R = np.concatenate([_hidden(td, plain.model.layers), _X(td, plain.names)], axis=1)
+    assert not np.allclose(plain.model.specialist.logit(R), blended.model.specialist.logit(R))
+    default = fit_hidden(train, specialist=1)
+    for key, value in SPECIALIST_OWN.items():  # the shipped settings are what a bare recipe gets
+        assert default.params[f"specialist_{PARAM_NAMES[key]}"] == value

@@ -167,7 +167,12 @@ def _specialist_line(model: Any) -> list[str]:
     spec = getattr(model, "specialist", None)
     if spec is None:
         return []
-    return [f"A second head of the same recipe was fitted on the training humans and the machine texts of "
+    params = model.meta.get("recipe_params", {}) if isinstance(getattr(model, "meta", None), dict) else {}
+    own = {k.removeprefix("specialist_"): v for k, v in params.items()
+           if k.startswith("specialist_") and k not in ("specialist_generators", "specialist_rows", "specialist_shift")}
+    return ["A second head of the same recipe"
+            + (f" (but {_params(own)})" if own else "")
+            + f" was fitted on the training humans and the machine texts of "
             f"{', '.join(spec.generators)} only (attacked ones included), then shifted so that over the training "
             f"humans it scores {spec.shift:g} x the main head's standard deviation below that head. The score is "
             "the larger of the two heads' logits, "
