@@ -58,7 +58,8 @@ def test_the_specialist_sits_shift_spreads_below_the_main_head_over_training_hum
 
     train, _ = _train(tmp_path)
     humans = train.subset((train.rows.y == 0).to_numpy())
-    R = np.concatenate([_hidden(humans, fit_hidden(train).model.layers), _X(humans, fit_hidden(train).names)], axis=1)
+    fitted = fit_hidden(train)
+    R = np.concatenate([_hidden(humans, fitted.model.layers), _X(humans, fitted.names)], axis=1)
     main = fit_hidden(train, specialist=0).logits(humans)
     for shift in (0.0, 1.0):
         spec = fit_hidden(train, specialist=1, specialist_shift=shift).model.specialist.logit(R)
@@ -129,7 +130,7 @@ def test_the_specialist_is_a_recipe_setting_of_the_benchmarks() -> None:
 
 def test_the_card_states_the_specialist(tmp_path: Path, few_rows_enough) -> None:
     from ghostscore.classifiers import load_model
-    from ghostscore.training.candidates import CURRENT_GENERATORS, SPECIALIST_SHIFT
+    from ghostscore.training.candidates import CURRENT_GENERATORS, PARAM_NAMES, SPECIALIST_OWN, SPECIALIST_SHIFT
     from ghostscore.training.config import TrainConfig
     from ghostscore.training.table_train import train_from_table
 
@@ -143,10 +144,8 @@ def test_the_card_states_the_specialist(tmp_path: Path, few_rows_enough) -> None
     assert f"specialist_generators = {CURRENT_GENERATORS[0]}" in card
     assert f"specialist_shift = {SPECIALIST_SHIFT:g}" in card
     assert "the larger of the two heads' logits" in card
-    from ghostscore.training.candidates import PARAM_NAMES, SPECIALIST_OWN
-
+    line = card.split("A second head of the same recipe")[1].split(" was fitted")[0]
     for key, value in SPECIALIST_OWN.items():  # the specialist's own settings are stated beside it
-        line = card.split("A second head of the same recipe")[1].split(" was fitted")[0]
         assert f"{PARAM_NAMES[key]} = {value:g}" in line
 
 
@@ -172,6 +171,7 @@ def test_the_specialist_takes_its_own_settings(tmp_path: Path, few_rows_enough) 
     mine = train.subset((train.rows.y == 0).to_numpy() | current_machine_rows(train.rows))
     own = fit_hidden(mine, **{**SPECIALIST_OWN, "blend": 0}, specialist=0, current=1.0, humanized=1.0).model
     assert plain.model.specialist.generators == [CURRENT_GENERATORS[0]]
+
     def scaled(coef: np.ndarray) -> np.ndarray:  # own.coef times the factor that fits ``coef`` best
         return own.coef * float(coef @ own.coef / (own.coef @ own.coef))
 

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors.numpy import load_file
 
 from ..errors import ModelError
 from .calibration import standardize
@@ -134,21 +133,16 @@ class HiddenStateModel(LinearModel):
         return {} if s is None else {"specialist_mean": s.mean, "specialist_scale": s.scale,
                                      "specialist_coef": s.coef}
 
-    @classmethod
-    def from_config(cls, config: dict[str, Any], directory: Path) -> HiddenStateModel:
-        model = super().from_config(config, directory)
-        assert isinstance(model, HiddenStateModel)
-        model.layers = [int(x) for x in config.get("layers", [MID_LAYER])]
-        if not model.layers or model.hidden_size % len(model.layers):
-            raise ModelError(f"{directory}: hidden_size {model.hidden_size} does not split over layers {model.layers}")
+    def _load_extra(self, config: dict[str, Any], tensors: dict[str, np.ndarray], directory: Path) -> None:
+        self.layers = [int(x) for x in config.get("layers", [MID_LAYER])]
+        if not self.layers or self.hidden_size % len(self.layers):
+            raise ModelError(f"{directory}: hidden_size {self.hidden_size} does not split over layers {self.layers}")
         spec = config.get("specialist")
         if spec:
-            tensors = load_file(str(directory / "weights.safetensors"))
             arrays = [tensors.get(f"specialist_{k}") for k in ("mean", "scale", "coef")]
-            if any(a is None or a.shape != model.mean.shape for a in arrays):
+            if any(a is None or a.shape != self.mean.shape for a in arrays):
                 raise ModelError(f"{directory}: the specialist head's tensors are missing or not of shape "
-                                 f"{model.mean.shape}")
-            model.specialist = SpecialistHead(generators=list(spec["generators"]), mean=arrays[0], scale=arrays[1],
-                                              coef=arrays[2], bias=float(spec["bias"]),
-                                              shift=float(spec.get("shift", 0.0)))
-        return model
+                                 f"{self.mean.shape}")
+            self.specialist = SpecialistHead(generators=list(spec["generators"]), mean=arrays[0], scale=arrays[1],
+                                             coef=arrays[2], bias=float(spec["bias"]),
+                                             shift=float(spec.get("shift", 0.0)))

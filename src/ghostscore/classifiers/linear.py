@@ -106,7 +106,7 @@ class LinearModel:
             if tensors[key].shape != (width,):
                 raise ModelError(f"{directory}: {key} has shape {tensors[key].shape}, expected ({width},)")
         op = config.get("operating_point")
-        return cls(
+        model = cls(
             feature_names=names,
             extractors=list(config["extractors"]),
             mean=tensors["mean"], scale=tensors["scale"], coef=tensors["coef"],
@@ -117,3 +117,8 @@ class LinearModel:
             name=config.get("name", directory.name),
             meta=config.get("meta", {}),
         )
+        model._load_extra(config, tensors, directory)
+        return model
+
+    def _load_extra(self, config: dict[str, Any], tensors: dict[str, np.ndarray], directory: Path) -> None:
+        """Read back what ``_config_extra`` and ``_tensors_extra`` saved (the weights file is read once)."""

@@ -13,6 +13,7 @@ from ..classifiers.calibration import (
 )
 from ..classifiers.linear import LinearModel
 from ..document import MIN_WORDS
+from .candidates import PARAM_NAMES
 
 
 def operating_point_lines(op: OperatingPoint | None, source: str = "validation") -> list[str]:
@@ -167,9 +168,9 @@ def _specialist_line(model: Any) -> list[str]:
     spec = getattr(model, "specialist", None)
     if spec is None:
         return []
-    params = model.meta.get("recipe_params", {}) if isinstance(getattr(model, "meta", None), dict) else {}
+    params = model.meta.get("recipe_params", {})
     own = {k.removeprefix("specialist_"): v for k, v in params.items()
-           if k.startswith("specialist_") and k not in ("specialist_generators", "specialist_rows", "specialist_shift")}
+           if k.startswith("specialist_") and k.removeprefix("specialist_") in PARAM_NAMES.values()}
     return ["A second head of the same recipe"
             + (f" (but {_params(own)})" if own else "")
             + f" was fitted on the training humans and the machine texts of "
