@@ -8,7 +8,7 @@ while the other generators lose. The texts go where ``--out`` says, never into t
 
     python benchmarks/standin_texts.py generate --n 480 --seed 1 --out runs/standin.jsonl.gz
     cp -r data/features/lm-v2 runs/lm-v2s
-    python benchmarks/standin_texts.py score --data runs/standin.jsonl.gz --table runs/lm-v2s
+    python benchmarks/build_feature_table.py --data runs/standin.jsonl.gz --out runs/lm-v2s --cap 1000 --test-cap 1000
     python benchmarks/pool_hidden.py --data runs/standin.jsonl.gz --tokens 128 --layers 15,18,24 --tables runs/lm-v2s
     python benchmarks/standin_texts.py logo --weight 4 --candidates hidden@128 --protocols logo \\
         --shipped-calibration none --table runs/lm-v2s --data '../shared/data/corpus/*.jsonl.gz' \\
@@ -128,19 +128,6 @@ def generate(args: argparse.Namespace) -> None:
         f.writelines(json.dumps(r) + "\n" for r in rows)
 
 
-def score(args: argparse.Namespace) -> None:
-    """The stand-ins' LM statistics into ``--table`` (a copy of the shipped table: they are not corpus rows)."""
-    from ghostscore.training.data import load_labeled
-    from ghostscore.training.feature_table import OrtTableScorer, build
-
-    if Path(args.table).resolve() == Path("data/features/lm-v2").resolve():
-        raise SystemExit("score into a copy of the table, not the shipped one")
-    df = load_labeled(args.data)
-    t0 = time.time()
-    n = build(df, args.table, scorer=OrtTableScorer(threads=args.threads), log=lambda m: print(m, flush=True))
-    print(f"added {n} rows in {time.time() - t0:.0f} s", flush=True)
-
-
 def weigh_standins(base: Callable[..., np.ndarray], weight: float) -> Callable[..., np.ndarray]:
     """``candidates.current_weights`` with the stand-ins' machine rows times ``weight`` (every other row as ``base``
     weighs it)."""
@@ -177,10 +164,6 @@ def main(argv: list[str] | None = None) -> None:
     g.add_argument("--max-new-tokens", type=int, default=220)
     g.add_argument("--threads", type=int, default=2)
     g.add_argument("--cache-dir", default=None)
-    s = sub.add_parser("score", help="their LM statistics into a copy of the feature table")
-    s.add_argument("--data", nargs="+", required=True)
-    s.add_argument("--table", required=True)
-    s.add_argument("--threads", type=int, default=None)
     lo = sub.add_parser("logo", help="transfer_benchmark.py with the stand-ins weighted; the other arguments go to it")
     lo.add_argument("--weight", type=float, default=1.0)
     args, rest = ap.parse_known_args(argv)
@@ -189,7 +172,7 @@ def main(argv: list[str] | None = None) -> None:
     elif rest:
         ap.error(f"unrecognized arguments: {' '.join(rest)}")
     else:
-        {"generate": generate, "score": score}[args.cmd](args)
+        generate(args)
 
 
 if __name__ == "__main__":
